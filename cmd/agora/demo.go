@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agora-p2p/agora/node"
+	"github.com/agora-p2p/agora/node/api"
+	"github.com/agora-p2p/agora/node/client"
+	"github.com/agora-p2p/agora/node/config"
+	"github.com/agora-p2p/agora/node/repo"
+)
+
+func newDemoCmd(g *globals) *cobra.Command {
+	var keep bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Start a small local community of three nodes and walk through what Agora does",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			return runDemo(ctx, cmd.OutOrStdout(), keep)
+		},
+	}
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary repos instead of deleting them")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
+	return cmd
+}
+
+// demoNode is one in-process node of the demo, reached through its real API.
+type demoNode struct {
+	name string
+	n    *node.Node
+	c    *client.Client
+}
+
+// demoConfig is a node that lives on loopback only, with free ports.
+func demoConfig() config.Config {
+	c := config.Default()
+	c.P2P.Listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+	c.P2P.MDNS = false
+	c.P2P.NATPortMap = false
+	c.P2P.DHT = "server"
+	c.API.Listen = "127.0.0.1:0"
+	c.Log.Level = "warn"
+	return c
+}
+
+func runDemo(ctx context.Context, w io.Writer, keep bool) (err error) {
+	say := func(format string, a ...any) { fmt.Fprintf(w, format+"\n", a...) }
+	base, err := os.MkdirTemp("", "agora-demo-")
+	if err != nil {
+		return err
+	}
+	var nodes []*demoNode
+	defer func() {
+		for _, d := range nodes {
+			d.n.Close()
+			d.n.Repo.Close()
+		}
+		if keep {
+			say("\nThe repos are kept in %s.", base)
+		} else {
+			os.RemoveAll(base)
+		}
+	}()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+	say("Agora demo: three people (alice, bob and carol) each run a node on this machine.")
+	say("\n1. Starting three nodes, each with its own repo, identity and local API on loopback.")
+	for _, name := range []string{"alice", "bob", "carol"} {
+		dir := filepath.Join(base, name)
+		if _, err := repo.Init(dir, demoConfig()); err != nil {
+			return err
+		}
+		r, err := repo.Open(dir)
+		if err != nil {
+			return err
+		}
+		n, err := node.Start(ctx, r, log)
+		if err != nil {
+			r.Close()
+			return err
+		}
+		d := &demoNode{name: name, n: n, c: client.New("http://"+n.APIAddr.String(), r.Token)}
+		nodes = append(nodes, d)
+		say("   %-5s  peer %s  API http://%s", name, shortID(n.Host.ID().String()), n.APIAddr)
+	}
+	alice, bob, carol := nodes[0], nodes[1], nodes[2]
+
+	say("\n2. alice creates the community \"garden-club\"; she is its founder, and its genesis record is signed by her key.")
+	created, err := alice.c.CreateCommunity(ctx, api.CreateCommunityRequest{Name: "garden-club", Description: "Agents that help with the allotment"})
+	if err != nil {
+		return fmt.Errorf("alice cannot create the community: %w", err)
+	}
+	say("   community ID (the CID of the genesis record): %s", created.ID)
+	say("\n3. alice shares one invite string; it carries the signed genesis and her addresses:")
+	inv := created.Invite
+	if len(inv) > 72 {
+		inv = inv[:72] + "…"
+	}
+	say("   %s (%d characters)", inv, len(created.Invite))
+
+	say("\n4. bob and carol join with the invite; each node checks the genesis signature and CID first.")
+	for _, d := range []*demoNode{bob, carol} {
+		j, err := d.c.JoinCommunity(ctx, created.Invite)
+		if err != nil {
+			return fmt.Errorf("%s cannot join: %w", d.name, err)
+		}
+		say("   %-5s joined %q", d.name, j.Name)
+	}
+
+	say("\n5. Waiting until every node sees the other two as peers and as members of the community...")
+	if err := waitDemo(ctx, nodes, func(d *demoNode) (bool, error) {
+		st, err := d.c.Status(ctx)
+		if err != nil {
+			return false, err
+		}
+		return st.Peers >= 2 && len(st.Communities) == 1 && st.Communities[0].Members == 3, nil
+	}); err != nil {
+		return fmt.Errorf("the nodes did not find each other: %w", err)
+	}
+	for _, d := range nodes {
+		st, _ := d.c.Status(ctx)
+		ps, _ := d.c.Peers(ctx)
+		names := []string{}
+		for _, p := range ps {
+			for _, o := range nodes {
+				if o.n.Host.ID().String() == p.PeerID {
+					names = append(names, fmt.Sprintf("%s (%s, %.1f ms)", o.name, p.Path, p.LatencyMS))
+				}
+			}
+		}
+		say("   %-5s sees %d peers: %v; %q has %d members", d.name, st.Peers, names, st.Communities[0].Name, st.Communities[0].Members)
+	}
+	say("\nThe community is up. Next in Agora's story, each as it is built: advertising skills, delegating tasks,")
+	say("feedback and reputation, audits and certification, and governance by vote.")
+	return nil
+}
+
+// waitDemo polls until ok holds on every node; polling is fine for a demo
+// that narrates to a person.
+func waitDemo(ctx context.Context, nodes []*demoNode, ok func(*demoNode) (bool, error)) error {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		all := true
+		for _, d := range nodes {
+			good, err := ok(d)
+			if err != nil {
+				return err
+			}
+			all = all && good
+		}
+		if all {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

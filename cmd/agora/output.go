@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agora-p2p/agora/node/client"
+	"github.com/agora-p2p/agora/node/repo"
+)
+
+func (g *globals) repoDir() string {
+	if g.repo != "" {
+		return g.repo
+	}
+	return repo.DefaultPath()
+}
+
+// client connects to the daemon of the repo (or to --api with the repo's
+// token).
+func (g *globals) client() (*client.Client, error) {
+	if g.api == "" {
+		return client.FromRepo(g.repoDir())
+	}
+	tok, err := os.ReadFile(g.repoDir() + "/" + repo.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the API token of repo %s: %w; pass --repo of the node you address with --api", g.repoDir(), err)
+	}
+	base := g.api
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	return client.New(base, strings.TrimSpace(string(tok))), nil
+}
+
+func cmdContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(cmd.Context(), 60*time.Second)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table prints aligned columns.
+func table(w io.Writer, header []string, rows [][]string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	tw.Flush()
+}
+
+// field prints "label: value" lines aligned.
+func fields(w io.Writer, kv ...string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 1, ' ', 0)
+	for i := 0; i+1 < len(kv); i += 2 {
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[i], kv[i+1])
+	}
+	tw.Flush()
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return strings.Join(list, "\n\t")
+}
+
+func shortID(s string) string {
+	if len(s) <= 16 {
+		return s
+	}
+	return s[:8] + "…" + s[len(s)-6:]
+}

@@ -1,0 +1,135 @@
+package api
+
+import "context"
+
+// The JSON shapes of the local HTTP API (/api/v1). They are the stable
+// --json output of the CLI too, so fields are only ever added.
+
+// Identity is GET /api/v1/id.
+type Identity struct {
+	PeerID string   `json:"peer_id"`
+	Addrs  []string `json:"addrs"`
+}
+
+// Status is GET /api/v1/status.
+type Status struct {
+	PeerID       string      `json:"peer_id"`
+	Reachability string      `json:"reachability"` // "public" | "private" | "unknown"
+	Addrs        []string    `json:"addrs"`
+	Peers        int         `json:"peers"`
+	Communities  []Community `json:"communities"`
+	Version      string      `json:"version"`
+	UptimeS      int64       `json:"uptime_s"`
+}
+
+// Peer is one entry of GET /api/v1/peers.
+type Peer struct {
+	PeerID    string   `json:"peer_id"`
+	Addrs     []string `json:"addrs"`
+	Path      string   `json:"path"` // "direct" | "relayed"
+	LatencyMS float64  `json:"latency_ms"`
+}
+
+// Community is one entry of GET /api/v1/communities.
+type Community struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Members int    `json:"members"`
+}
+
+// CommunityDetail is GET /api/v1/communities/{id}.
+type CommunityDetail struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Founders    []string `json:"founders"`
+	Members     []string `json:"members"` // peer IDs, this node included
+	Joined      int64    `json:"joined"`  // unix ms
+}
+
+// CreateCommunityRequest is the body of POST /api/v1/communities.
+type CreateCommunityRequest struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// CreatedCommunity answers POST /api/v1/communities.
+type CreatedCommunity struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Invite string `json:"invite"`
+}
+
+// JoinRequest is the body of POST /api/v1/communities/join.
+type JoinRequest struct {
+	Invite string `json:"invite"`
+}
+
+// Joined answers POST /api/v1/communities/join.
+type Joined struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+// Invite answers GET /api/v1/communities/{id}/invite.
+type Invite struct {
+	ID     string `json:"id"`
+	Invite string `json:"invite"`
+}
+
+// Netcheck is GET /api/v1/netcheck.
+type Netcheck struct {
+	Reachability      string      `json:"reachability"`
+	NATDeviceType     string      `json:"nat_device_type"` // "none" | "cone" | "symmetric" | "unknown"
+	ListenAddrs       []string    `json:"listen_addrs"`
+	ObservedAddrs     []string    `json:"observed_addrs"`
+	RelayReservations []string    `json:"relay_reservations"`
+	PortMapping       PortMapping `json:"port_mapping"`
+	Peers             int         `json:"peers"`
+	Hint              string      `json:"hint"`
+}
+
+// PortMapping reports UPnP / NAT-PMP.
+type PortMapping struct {
+	Enabled bool     `json:"enabled"`
+	Mapped  []string `json:"mapped"` // external addresses obtained through the gateway
+}
+
+// ErrorBody is what every failing route answers: one sentence that says what
+// to do.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// Event is one Server-Sent Event on GET /api/v1/events.
+type Event struct {
+	ID   uint64 `json:"id"`
+	Type string `json:"type"` // e.g. "peer.connected", "community.joined"
+	Time int64  `json:"time"` // unix ms
+	Data any    `json:"data,omitempty"`
+}
+
+// Error is returned by a Backend for a request the user can fix; the server
+// answers it with Code and Message. Any other error is a 500 with a generic
+// sentence, logged in full.
+type Error struct {
+	Code    int
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Backend is the running node as the API sees it. Methods are called
+// concurrently from request goroutines and must be safe for that.
+type Backend interface {
+	Identity() Identity
+	Status(ctx context.Context) Status
+	Peers(ctx context.Context) []Peer
+	Netcheck(ctx context.Context) Netcheck
+	Communities(ctx context.Context) []Community
+	Community(ctx context.Context, id string) (CommunityDetail, error)
+	CreateCommunity(ctx context.Context, req CreateCommunityRequest) (CreatedCommunity, error)
+	JoinCommunity(ctx context.Context, invite string) (Joined, error)
+	LeaveCommunity(ctx context.Context, id string) error
+	Invite(ctx context.Context, id string) (Invite, error)
+}

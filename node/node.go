@@ -1,0 +1,280 @@
+// Package node assembles a running Agora node from its parts: the repo and
+// datastore, the libp2p host, gossipsub, the communities, the event hub and
+// the local HTTP API. It owns start-up order and clean shutdown; the parts
+// own their logic.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/agora-p2p/agora/node/api"
+	"github.com/agora-p2p/agora/node/communities"
+	"github.com/agora-p2p/agora/node/events"
+	"github.com/agora-p2p/agora/node/p2p"
+	"github.com/agora-p2p/agora/node/repo"
+)
+
+// Version is the node's version string.
+var Version = "0.1.0-dev"
+
+// Node is a running Agora node.
+type Node struct {
+	Repo  *repo.Repo
+	DB    *badger.DB
+	Host  *p2p.Host
+	PS    *pubsub.PubSub
+	Comms *communities.Service
+	Hub   *events.Hub
+	API   *api.Server
+	// APIAddr is where the local API listens.
+	APIAddr net.Addr
+
+	log     *slog.Logger
+	started time.Time
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	apiLn   net.Listener
+}
+
+// Start opens the repo's datastore and brings up every part of the node. The
+// repo must already be open (and so locked). On error everything started so
+// far is stopped again.
+func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	n := &Node{Repo: r, log: log, started: time.Now(), cancel: cancel}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	if n.DB, err = r.OpenDatastore(); err != nil {
+		return nil, err
+	}
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); n.gcValueLog(runCtx) }()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.Hub = events.New(4096)
+
+	if n.Host, err = p2p.New(p2p.Options{Key: r.Key, Config: r.Config, DB: n.DB, Registerer: reg,
+		Logger: log.With("subsystem", "p2p")}); err != nil {
+		return nil, err
+	}
+	params, thresholds := communities.ScoreParams(nil)
+	psOpts := []pubsub.Option{
+		pubsub.WithPeerScore(params, thresholds),
+		pubsub.WithMaxMessageSize(128 << 10),
+		pubsub.WithPeerExchange(true),
+	}
+	if n.Host.DHT != nil {
+		psOpts = append(psOpts, pubsub.WithDiscovery(drouting.NewRoutingDiscovery(n.Host.DHT)))
+	}
+	if n.PS, err = pubsub.NewGossipSub(runCtx, n.Host, psOpts...); err != nil {
+		return nil, fmt.Errorf("start gossipsub: %w", err)
+	}
+	if n.Comms, err = communities.New(runCtx, communities.Config{
+		Host: n.Host, PubSub: n.PS, DB: n.DB, Key: r.Key, Publisher: n.Hub,
+		Logger: log.With("subsystem", "communities"),
+		Connect: func(ctx context.Context, ai peer.AddrInfo) {
+			n.Host.Book().Remember(ai)
+			if err := n.Host.Connect(ctx, ai); err != nil {
+				log.Warn("cannot reach a peer named in the invite", "peer", ai.ID, "err", err)
+			}
+		},
+	}); err != nil {
+		return nil, err
+	}
+	if err := n.followPeers(runCtx); err != nil {
+		return nil, err
+	}
+
+	if n.API, err = api.NewServer(api.ServerConfig{
+		Backend: n, Hub: n.Hub, Token: r.Token, Gatherer: reg,
+		MetricsNoAuth: r.Config.API.MetricsNoAuth, Logger: log.With("subsystem", "api"),
+	}); err != nil {
+		return nil, err
+	}
+	if n.apiLn, err = net.Listen("tcp", r.Config.API.Listen); err != nil {
+		return nil, fmt.Errorf("the local API cannot listen on %s (is another program using it? set api.listen to another port): %w", r.Config.API.Listen, err)
+	}
+	n.APIAddr = n.apiLn.Addr()
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := n.API.Serve(n.apiLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("local API stopped", "err", err)
+		}
+	}()
+	if err = r.WriteAPIAddr(n.APIAddr.String()); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// followPeers turns connection events into API events.
+func (n *Node) followPeers(ctx context.Context) error {
+	sub, err := n.Host.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		return fmt.Errorf("follow peers: %w", err)
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer sub.Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case e, ok := <-sub.Out():
+				if !ok {
+					return
+				}
+				ev := e.(event.EvtPeerConnectednessChanged)
+				typ := "peer.disconnected"
+				if ev.Connectedness == network.Connected {
+					typ = "peer.connected"
+				}
+				n.Hub.Publish(typ, map[string]string{"peer_id": ev.Peer.String()})
+			}
+		}
+	}()
+	return nil
+}
+
+// gcValueLog reclaims value-log space now and then; records live mostly in
+// the LSM, so this rarely finds work.
+func (n *Node) gcValueLog(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			for n.DB.RunValueLogGC(0.5) == nil {
+			}
+		}
+	}
+}
+
+// Close stops the node in reverse order of start and flushes the datastore.
+func (n *Node) Close() error {
+	var errs []error
+	if n.API != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, n.API.Shutdown(ctx))
+		cancel()
+	}
+	if n.Comms != nil {
+		n.Comms.Close()
+	}
+	n.cancel()
+	if n.Host != nil {
+		errs = append(errs, n.Host.Close())
+	}
+	n.wg.Wait()
+	if n.DB != nil {
+		errs = append(errs, n.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Uptime is how long the node has run.
+func (n *Node) Uptime() time.Duration { return time.Since(n.started) }
+
+func addrStrings(as []ma.Multiaddr) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+// Identity implements api.Backend.
+func (n *Node) Identity() api.Identity {
+	return api.Identity{PeerID: n.Host.ID().String(), Addrs: addrStrings(n.Host.Addrs())}
+}
+
+// Status implements api.Backend.
+func (n *Node) Status(context.Context) api.Status {
+	return api.Status{
+		PeerID: n.Host.ID().String(), Reachability: n.Host.Reachability(),
+		Addrs: addrStrings(n.Host.Addrs()), Peers: len(n.Host.Network().Peers()),
+		Communities: n.Comms.List(), Version: Version, UptimeS: int64(n.Uptime().Seconds()),
+	}
+}
+
+// Peers implements api.Backend.
+func (n *Node) Peers(context.Context) []api.Peer {
+	out := []api.Peer{}
+	for _, p := range n.Host.ConnectedPeers() {
+		path := "direct"
+		if p.Relayed {
+			path = "relayed"
+		}
+		out = append(out, api.Peer{PeerID: p.ID.String(), Addrs: addrStrings(p.Addrs), Path: path,
+			LatencyMS: float64(p.Latency.Microseconds()) / 1000})
+	}
+	return out
+}
+
+// Netcheck implements api.Backend.
+func (n *Node) Netcheck(context.Context) api.Netcheck {
+	ni := n.Host.NetInfo()
+	return api.Netcheck{
+		Reachability: ni.Reachability, NATDeviceType: ni.NATDeviceType,
+		ListenAddrs: addrStrings(ni.ListenAddrs), ObservedAddrs: addrStrings(ni.ObservedAddrs),
+		RelayReservations: addrStrings(ni.RelayReservations),
+		PortMapping:       api.PortMapping{Enabled: ni.PortMapping, Mapped: addrStrings(ni.Mapped)},
+		Peers:             ni.Peers, Hint: ni.Hint(),
+	}
+}
+
+// Communities implements api.Backend.
+func (n *Node) Communities(context.Context) []api.Community { return n.Comms.List() }
+
+// Community implements api.Backend.
+func (n *Node) Community(_ context.Context, id string) (api.CommunityDetail, error) {
+	return n.Comms.Detail(id)
+}
+
+// CreateCommunity implements api.Backend.
+func (n *Node) CreateCommunity(ctx context.Context, req api.CreateCommunityRequest) (api.CreatedCommunity, error) {
+	return n.Comms.Create(ctx, req.Name, req.Description)
+}
+
+// JoinCommunity implements api.Backend.
+func (n *Node) JoinCommunity(ctx context.Context, invite string) (api.Joined, error) {
+	return n.Comms.Join(ctx, invite)
+}
+
+// LeaveCommunity implements api.Backend.
+func (n *Node) LeaveCommunity(ctx context.Context, id string) error { return n.Comms.Leave(ctx, id) }
+
+// Invite implements api.Backend.
+func (n *Node) Invite(ctx context.Context, id string) (api.Invite, error) {
+	return n.Comms.Invite(ctx, id)
+}
+
+var _ api.Backend = (*Node)(nil)
