@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dgraph-io/badger/v4"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -37,7 +36,7 @@ var Version = "0.1.0-dev"
 // Node is a running Agora node.
 type Node struct {
 	Repo  *repo.Repo
-	DB    *badger.DB
+	DB    *repo.Datastore
 	Host  *p2p.Host
 	PS    *pubsub.PubSub
 	Comms *communities.Service
@@ -70,14 +69,12 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	if n.DB, err = r.OpenDatastore(); err != nil {
 		return nil, err
 	}
-	n.wg.Add(1)
-	go func() { defer n.wg.Done(); n.gcValueLog(runCtx) }()
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.Hub = events.New(4096)
 
-	if n.Host, err = p2p.New(p2p.Options{Key: r.Key, Config: r.Config, DB: n.DB, Registerer: reg,
+	if n.Host, err = p2p.New(p2p.Options{Key: r.Key, Config: r.Config, DB: n.DB.DB, Registerer: reg,
 		Logger: log.With("subsystem", "p2p")}); err != nil {
 		return nil, err
 	}
@@ -94,7 +91,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
 	if n.Comms, err = communities.New(runCtx, communities.Config{
-		Host: n.Host, PubSub: n.PS, DB: n.DB, Key: r.Key, Publisher: n.Hub,
+		Host: n.Host, PubSub: n.PS, DB: n.DB.DB, Key: r.Key, Publisher: n.Hub,
 		Logger: log.With("subsystem", "communities"),
 		Connect: func(ctx context.Context, ai peer.AddrInfo) {
 			n.Host.Book().Remember(ai)
@@ -160,22 +157,6 @@ func (n *Node) followPeers(ctx context.Context) error {
 		}
 	}()
 	return nil
-}
-
-// gcValueLog reclaims value-log space now and then; records live mostly in
-// the LSM, so this rarely finds work.
-func (n *Node) gcValueLog(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			for n.DB.RunValueLogGC(0.5) == nil {
-			}
-		}
-	}
 }
 
 // Close stops the node in reverse order of start and flushes the datastore.

@@ -3,6 +3,8 @@ package repo
 import (
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 	"github.com/dgraph-io/badger/v4/options"
@@ -10,21 +12,43 @@ import (
 	"github.com/agora-p2p/agora/node/config"
 )
 
+// Datastore is the repo's badger database with its own compaction driver.
+//
+// Badger's compactors each poll every 50 ms; two of them (the least badger
+// allows) cost about 1% of a core on an idle node, twenty times the rest of
+// the node. So badger runs with no compactors, and the driver here looks at
+// the LSM shape every few seconds and compacts (db.Flatten) only when a
+// level is over its target. An Agora node writes little, so this is rare.
+type Datastore struct {
+	*badger.DB
+	log  *slog.Logger
+	stop chan struct{}
+	done sync.WaitGroup
+	once sync.Once
+}
+
+const (
+	compactCheckEvery = 2 * time.Second
+	valueLogGCEvery   = 10 * time.Minute
+	// l0Compact is the L0 table count that triggers compaction, well below
+	// the count at which badger stalls writes.
+	l0Compact = 3
+)
+
 // OpenDatastore opens badger tuned for a home machine. Badger's defaults
-// target servers (64 MiB memtables, 256 MiB block cache, 4 compactors each
-// polling every 50 ms); an Agora node holds megabytes, not terabytes, and
-// must idle near zero CPU.
-func OpenDatastore(dir, profile string) (*badger.DB, error) {
+// target servers (64 MiB memtables, 256 MiB block cache, 4 compactors); an
+// Agora node holds megabytes, not terabytes, and must idle near zero CPU.
+func OpenDatastore(dir, profile string) (*Datastore, error) {
+	log := slog.Default().With("subsystem", "datastore")
 	opt := badger.DefaultOptions(dir).
-		WithLogger(badgerLogger{slog.Default().With("subsystem", "badger")}).
-		WithNumCompactors(2).          // the minimum badger allows; each is a 50 ms poller
-		WithNumMemtables(2).           //
-		WithMemTableSize(8 << 20).     // flushes often enough for a small node
-		WithBaseTableSize(2 << 20).    //
-		WithBaseLevelSize(10 << 20).   //
-		WithNumLevelZeroTables(4).     //
-		WithNumLevelZeroTablesStall(8) //
-	opt = opt.
+		WithLogger(badgerLogger{log}).
+		WithNumCompactors(0). // see Datastore
+		WithNumMemtables(2).
+		WithMemTableSize(8 << 20).
+		WithBaseTableSize(2 << 20).
+		WithBaseLevelSize(10 << 20).
+		WithNumLevelZeroTables(l0Compact).
+		WithNumLevelZeroTablesStall(12).
 		WithValueLogFileSize(64 << 20).
 		WithValueThreshold(1 << 10). // records are small: keep them in the LSM
 		WithBlockCacheSize(16 << 20).
@@ -39,7 +63,59 @@ func OpenDatastore(dir, profile string) (*badger.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open datastore %s: %w", dir, err)
 	}
-	return db, nil
+	d := &Datastore{DB: db, log: log, stop: make(chan struct{})}
+	d.done.Add(1)
+	go d.drive()
+	return d, nil
+}
+
+// NeedsCompaction reports whether the LSM is out of shape.
+func (d *Datastore) NeedsCompaction() bool {
+	for _, l := range d.DB.Levels() {
+		if (l.Level == 0 && l.NumTables >= l0Compact) || (l.Level > 0 && l.Score > 1) {
+			return true
+		}
+	}
+	return false
+}
+
+// Compact brings the LSM back in shape if it needs it.
+func (d *Datastore) Compact() error {
+	if !d.NeedsCompaction() {
+		return nil
+	}
+	if err := d.DB.Flatten(1); err != nil {
+		return fmt.Errorf("compact datastore: %w", err)
+	}
+	return nil
+}
+
+func (d *Datastore) drive() {
+	defer d.done.Done()
+	check := time.NewTicker(compactCheckEvery)
+	defer check.Stop()
+	gc := time.NewTicker(valueLogGCEvery)
+	defer gc.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-check.C:
+			if err := d.Compact(); err != nil {
+				d.log.Warn("compaction failed; will retry", "err", err)
+			}
+		case <-gc.C:
+			for d.DB.RunValueLogGC(0.5) == nil {
+			}
+		}
+	}
+}
+
+// Close stops the driver and closes badger, flushing it to disk.
+func (d *Datastore) Close() error {
+	d.once.Do(func() { close(d.stop) })
+	d.done.Wait()
+	return d.DB.Close()
 }
 
 type badgerLogger struct{ l *slog.Logger }

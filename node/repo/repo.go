@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/agora-p2p/agora/node/config"
@@ -209,7 +208,7 @@ func ReadKey(dir string) (crypto.PrivKey, error) {
 func (r *Repo) Path(name string) string { return filepath.Join(r.Dir, name) }
 
 // OpenDatastore opens the repo's badger datastore.
-func (r *Repo) OpenDatastore() (*badger.DB, error) {
+func (r *Repo) OpenDatastore() (*Datastore, error) {
 	return OpenDatastore(r.Path(DatastoreDir), r.Config.Profile)
 }
 

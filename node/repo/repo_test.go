@@ -1,7 +1,10 @@
 package repo
 
 import (
+	"fmt"
+
 	"errors"
+	"github.com/dgraph-io/badger/v4"
 	"os"
 	"path/filepath"
 	"testing"
@@ -113,5 +116,55 @@ func TestOpenRejectsUninitialisedAndLooseKey(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, KeyFile), []byte("garbage"), 0o600)
 	if _, err := Open(dir); err == nil {
 		t.Fatal("garbage identity key accepted")
+	}
+}
+
+func TestDatastoreCompactsWithoutBadgerCompactors(t *testing.T) {
+	d, err := OpenDatastore(t.TempDir(), config.ProfileLowPower)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	val := make([]byte, 512)
+	// 4 MiB memtables: ~40k writes of 512 B fill several L0 tables.
+	for batch := 0; batch < 40; batch++ {
+		wb := d.NewWriteBatch()
+		for i := 0; i < 1000; i++ {
+			val[0], val[1] = byte(i), byte(batch)
+			if err := wb.Set([]byte(fmt.Sprintf("k/%02d/%04d", batch, i)), val); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tables := 0
+	for _, l := range d.Levels() {
+		tables += l.NumTables
+	}
+	if tables < 2 {
+		t.Fatalf("the writes made only %d tables; the test needs more data", tables)
+	}
+	if err := d.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if d.NeedsCompaction() {
+		t.Fatalf("still out of shape after Compact: %+v", d.Levels())
+	}
+	err = d.View(func(txn *badger.Txn) error {
+		it, err := txn.Get([]byte("k/39/0999"))
+		if err != nil {
+			return err
+		}
+		return it.Value(func(v []byte) error {
+			if v[1] != 39 {
+				return fmt.Errorf("wrong value %v", v[:2])
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
