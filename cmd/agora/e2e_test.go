@@ -29,6 +29,9 @@ import (
 var agoraBin string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(baselineEnv) == "1" {
+		runBaselineHost()
+	}
 	dir, err := os.MkdirTemp("", "agora-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -47,7 +50,7 @@ func TestMain(m *testing.M) {
 }
 
 // run executes the agora CLI and returns stdout, stderr and the exit code.
-func run(t *testing.T, args ...string) (string, string, int) {
+func run(t testing.TB, args ...string) (string, string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

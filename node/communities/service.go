@@ -47,6 +47,7 @@ type Community struct {
 	records *pubsub.Topic
 	subs    []*pubsub.Subscription
 	cancel  context.CancelFunc
+	readers sync.WaitGroup
 }
 
 type stored struct {
@@ -162,9 +163,11 @@ func (s *Service) activate(rec *record.Record, g community.Genesis, joined time.
 	ctx, cancel := context.WithCancel(s.ctx)
 	c.cancel = cancel
 	for _, sub := range c.subs {
-		go s.read(ctx, sub)
+		c.readers.Add(1)
+		go func() { defer c.readers.Done(); s.read(ctx, sub) }()
 	}
-	go s.watchMembers(ctx, c)
+	c.readers.Add(1)
+	go func() { defer c.readers.Done(); s.watchMembers(ctx, c) }()
 	s.mu.Lock()
 	s.joined[id] = c
 	s.mu.Unlock()
@@ -175,6 +178,9 @@ func (s *Service) close(c *Community) {
 	if c.cancel != nil {
 		c.cancel()
 	}
+	// pubsub reads a topic's event handlers unlocked while closing it, so
+	// the handlers must be gone first.
+	c.readers.Wait()
 	for _, sub := range c.subs {
 		sub.Cancel()
 	}
