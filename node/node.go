@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -27,7 +28,9 @@ import (
 	"github.com/agora-p2p/agora/node/communities"
 	"github.com/agora-p2p/agora/node/events"
 	"github.com/agora-p2p/agora/node/p2p"
+	"github.com/agora-p2p/agora/node/replicate"
 	"github.com/agora-p2p/agora/node/repo"
+	"github.com/agora-p2p/agora/registry"
 )
 
 // Version is the node's version string.
@@ -40,6 +43,8 @@ type Node struct {
 	Host  *p2p.Host
 	PS    *pubsub.PubSub
 	Comms *communities.Service
+	Store *registry.Store
+	Repl  *replicate.Service
 	Hub   *events.Hub
 	API   *api.Server
 	// APIAddr is where the local API listens.
@@ -78,11 +83,25 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		Logger: log.With("subsystem", "p2p")}); err != nil {
 		return nil, err
 	}
-	params, thresholds := communities.ScoreParams(nil)
+	if n.Store, err = registry.Open(n.DB.DB, registry.Options{
+		Member: func(c cid.Cid) bool { return n.Comms != nil && n.Comms.IsMember(c) },
+		Logger: log.With("subsystem", "registry"),
+	}); err != nil {
+		return nil, err
+	}
+	n.Repl = replicate.New(replicate.Config{Host: n.Host, Store: n.Store, Logger: log.With("subsystem", "replicate")})
+	params, thresholds := communities.ScoreParams(n.Repl.Penalties().Score)
 	psOpts := []pubsub.Option{
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithMaxMessageSize(128 << 10),
 		pubsub.WithPeerExchange(true),
+		// Our own records go to every member on the topic at once, not only
+		// to the mesh: a mesh forms only at the next heartbeat, and records
+		// are few enough that flooding them costs nothing.
+		pubsub.WithFloodPublish(true),
+		// pubsub warns about routine things (an empty DHT at start); keep its
+		// messages for debugging.
+		pubsub.WithLogger(slog.New(atLeast{log.Handler(), slog.LevelDebug}).With("subsystem", "pubsub")),
 	}
 	if n.Host.DHT != nil {
 		psOpts = append(psOpts, pubsub.WithDiscovery(drouting.NewRoutingDiscovery(n.Host.DHT)))
@@ -91,7 +110,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
 	if n.Comms, err = communities.New(runCtx, communities.Config{
-		Host: n.Host, PubSub: n.PS, DB: n.DB.DB, Key: r.Key, Publisher: n.Hub,
+		Host: n.Host, PubSub: n.PS, DB: n.DB.DB, Key: r.Key, Publisher: n.Hub, Replicator: n.Repl,
 		Logger: log.With("subsystem", "communities"),
 		Connect: func(ctx context.Context, ai peer.AddrInfo) {
 			n.Host.Book().Remember(ai)
@@ -102,9 +121,12 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	}); err != nil {
 		return nil, err
 	}
+	n.Repl.Attach(n.Comms)
+	n.Repl.Start()
 	if err := n.followPeers(runCtx); err != nil {
 		return nil, err
 	}
+	n.followRecords(runCtx)
 
 	if n.API, err = api.NewServer(api.ServerConfig{
 		Backend: n, Hub: n.Hub, Token: r.Token, Gatherer: reg,
@@ -159,6 +181,47 @@ func (n *Node) followPeers(ctx context.Context) error {
 	return nil
 }
 
+// atLeast demotes everything a chatty library logs to one level.
+type atLeast struct {
+	slog.Handler
+	level slog.Level
+}
+
+func (h atLeast) Enabled(ctx context.Context, _ slog.Level) bool {
+	return h.Handler.Enabled(ctx, h.level)
+}
+
+func (h atLeast) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = h.level
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h atLeast) WithAttrs(as []slog.Attr) slog.Handler {
+	return atLeast{h.Handler.WithAttrs(as), h.level}
+}
+func (h atLeast) WithGroup(g string) slog.Handler { return atLeast{h.Handler.WithGroup(g), h.level} }
+
+// followRecords turns newly stored records into API events.
+func (n *Node) followRecords(ctx context.Context) {
+	notes, cancel := n.Store.Subscribe(256)
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case st, ok := <-notes:
+				if !ok {
+					return
+				}
+				n.Hub.Publish("record.new", recordView(st))
+			}
+		}
+	}()
+}
+
 // Close stops the node in reverse order of start and flushes the datastore.
 func (n *Node) Close() error {
 	var errs []error
@@ -167,8 +230,14 @@ func (n *Node) Close() error {
 		errs = append(errs, n.API.Shutdown(ctx))
 		cancel()
 	}
+	if n.Repl != nil {
+		n.Repl.Close()
+	}
 	if n.Comms != nil {
 		n.Comms.Close()
+	}
+	if n.Store != nil {
+		errs = append(errs, n.Store.Close())
 	}
 	n.cancel()
 	if n.Host != nil {

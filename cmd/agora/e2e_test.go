@@ -116,6 +116,7 @@ func startDaemon(t *testing.T, dir string) *daemon {
 	t.Helper()
 	d := &daemon{dir: dir, out: &bytes.Buffer{}, mu: &sync.Mutex{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(agoraBin, "daemon", "--repo", dir)
+	d.cmd.Env = append(os.Environ(), "AGORA_LOG_LEVEL="+os.Getenv("AGORA_TEST_LOG_LEVEL"))
 	d.cmd.Stderr = lockedWriter{d.mu, d.out}
 	stdout, err := d.cmd.StdoutPipe()
 	if err != nil {

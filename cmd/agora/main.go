@@ -51,6 +51,7 @@ func newRoot() *cobra.Command {
 		newInitCmd(g), newDaemonCmd(g, false), newDaemonCmd(g, true),
 		newIDCmd(g), newStatusCmd(g), newPeersCmd(g), newNetcheckCmd(g),
 		newCommunityCmd(g), newConfigCmd(g), newDemoCmd(g), newVersionCmd(g),
+		newAttestCmd(g), newRevokeCmd(g), newRecordsCmd(g), newRecordCmd(g),
 	)
 	return root
 }

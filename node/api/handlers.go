@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -107,4 +108,50 @@ func (s *Server) invite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, inv)
+}
+
+func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
+	var req PublishRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.Kind == "" || req.Body == nil {
+		writeError(w, http.StatusBadRequest, "a record needs a \"kind\" (attestation or revocation) and a \"body\" object.")
+		return
+	}
+	p, err := s.backend.Publish(r.Context(), req)
+	if err != nil {
+		s.backendError(w, r, "publish the record", err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/records/"+url.PathEscape(p.CID))
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (s *Server) records(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rq := RecordQuery{Community: q.Get("community"), Kind: q.Get("kind"), Author: q.Get("author"), Subject: q.Get("subject")}
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 10000 {
+			writeError(w, http.StatusBadRequest, "limit must be a whole number from 1 to 10000.")
+			return
+		}
+		rq.Limit = n
+	}
+	recs, err := s.backend.Records(r.Context(), rq)
+	if err != nil {
+		s.backendError(w, r, "list records", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, nonNil(recs))
+}
+
+func (s *Server) record(w http.ResponseWriter, r *http.Request) {
+	rec, err := s.backend.Record(r.Context(), r.PathValue("cid"))
+	if err != nil {
+		s.backendError(w, r, "read the record", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rec)
 }

@@ -126,6 +126,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	m.HandleFunc("DELETE /api/v1/communities/{id}", s.leaveCommunity)
 	m.HandleFunc("GET /api/v1/communities/{id}/invite", s.invite)
 	m.HandleFunc("GET /api/v1/events", s.events)
+	m.HandleFunc("POST /api/v1/records", s.publish)
+	m.HandleFunc("GET /api/v1/records", s.records)
+	m.HandleFunc("GET /api/v1/records/{cid}", s.record)
 	m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,

@@ -95,6 +95,44 @@ type PortMapping struct {
 	Mapped  []string `json:"mapped"` // external addresses obtained through the gateway
 }
 
+// PublishRequest is the body of POST /api/v1/records: a record the node
+// signs with its identity and publishes. Community may be empty when the
+// node is in exactly one community.
+type PublishRequest struct {
+	Community string         `json:"community,omitempty"`
+	Kind      string         `json:"kind"` // "attestation" | "revocation"
+	Body      map[string]any `json:"body"`
+}
+
+// Published answers POST /api/v1/records.
+type Published struct {
+	CID string `json:"cid"`
+}
+
+// RecordQuery are the filters of GET /api/v1/records (query parameters
+// community, kind, author, subject, limit).
+type RecordQuery struct {
+	Community string
+	Kind      string
+	Author    string
+	Subject   string
+	Limit     int
+}
+
+// RecordView is a stored record as the API shows it: GET
+// /api/v1/records/{cid}, the list, and "record.new" events.
+type RecordView struct {
+	CID       string         `json:"cid"`
+	Kind      string         `json:"kind"`
+	Community string         `json:"community"`
+	Author    string         `json:"author"`
+	Created   int64          `json:"created"` // unix ms
+	Body      map[string]any `json:"body"`
+	Verified  bool           `json:"verified"`
+	Revoked   bool           `json:"revoked"`
+	RevokedBy string         `json:"revoked_by,omitempty"`
+}
+
 // ErrorBody is what every failing route answers: one sentence that says what
 // to do.
 type ErrorBody struct {
@@ -132,4 +170,7 @@ type Backend interface {
 	JoinCommunity(ctx context.Context, invite string) (Joined, error)
 	LeaveCommunity(ctx context.Context, id string) error
 	Invite(ctx context.Context, id string) (Invite, error)
+	Publish(ctx context.Context, req PublishRequest) (Published, error)
+	Records(ctx context.Context, q RecordQuery) ([]RecordView, error)
+	Record(ctx context.Context, cid string) (RecordView, error)
 }

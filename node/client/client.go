@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -327,4 +328,38 @@ func needID(id string) error {
 		return errors.New("a community ID is needed")
 	}
 	return nil
+}
+
+// Publish is POST /api/v1/records.
+func (c *Client) Publish(ctx context.Context, req api.PublishRequest) (api.Published, error) {
+	var v api.Published
+	return v, c.Do(ctx, http.MethodPost, "/api/v1/records", req, &v)
+}
+
+// Records is GET /api/v1/records with the query's filters.
+func (c *Client) Records(ctx context.Context, q api.RecordQuery) ([]api.RecordView, error) {
+	v := url.Values{}
+	for k, val := range map[string]string{"community": q.Community, "kind": q.Kind, "author": q.Author, "subject": q.Subject} {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	if q.Limit > 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	path := "/api/v1/records"
+	if len(v) > 0 {
+		path += "?" + v.Encode()
+	}
+	var out []api.RecordView
+	return out, c.Do(ctx, http.MethodGet, path, nil, &out)
+}
+
+// Record is GET /api/v1/records/{cid}.
+func (c *Client) Record(ctx context.Context, cid string) (api.RecordView, error) {
+	var v api.RecordView
+	if err := needID(cid); err != nil {
+		return v, err
+	}
+	return v, c.Do(ctx, http.MethodGet, "/api/v1/records/"+url.PathEscape(cid), nil, &v)
 }

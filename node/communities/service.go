@@ -55,6 +55,17 @@ type stored struct {
 	Joined  int64  `json:"joined"`
 }
 
+// Replicator is the registry's side of the records topics. Implementations
+// must be safe for concurrent use.
+type Replicator interface {
+	// ValidateRecord stores a record received on the community's records
+	// topic and says whether gossip should relay it.
+	ValidateRecord(ctx context.Context, community cid.Cid, from peer.ID, data []byte) pubsub.ValidationResult
+	// MemberJoined is told when a peer joins a community's records topic.
+	// It must not block.
+	MemberJoined(community cid.Cid, p peer.ID)
+}
+
 // Service owns the node's memberships. Safe for concurrent use.
 type Service struct {
 	h       host.Host
@@ -66,6 +77,7 @@ type Service struct {
 	now     func() time.Time
 	ctx     context.Context
 	connect func(ctx context.Context, ai peer.AddrInfo) // dials and remembers a bootstrap peer
+	repl    Replicator
 
 	mu     sync.Mutex
 	joined map[cid.Cid]*Community
@@ -82,12 +94,15 @@ type Config struct {
 	Now       func() time.Time
 	// Connect dials a peer named in an invite and remembers it.
 	Connect func(ctx context.Context, ai peer.AddrInfo)
+	// Replicator stores what arrives on the records topics (nil: validate
+	// only).
+	Replicator Replicator
 }
 
 // New loads the memberships from the datastore and rejoins their topics.
 func New(ctx context.Context, c Config) (*Service, error) {
 	s := &Service{h: c.Host, ps: c.PubSub, db: c.DB, key: c.Key, pub: c.Publisher, log: c.Logger,
-		now: c.Now, ctx: ctx, connect: c.Connect, joined: map[cid.Cid]*Community{}}
+		now: c.Now, ctx: ctx, connect: c.Connect, repl: c.Replicator, joined: map[cid.Cid]*Community{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -217,6 +232,8 @@ func (s *Service) watchMembers(ctx context.Context, c *Community) {
 		typ := "community.member.joined"
 		if e.Type == pubsub.PeerLeave {
 			typ = "community.member.left"
+		} else if s.repl != nil {
+			s.repl.MemberJoined(c.ID, e.Peer)
 		}
 		s.pub.Publish(typ, map[string]string{"community": c.ID.String(), "peer_id": e.Peer.String()})
 	}
@@ -225,7 +242,7 @@ func (s *Service) watchMembers(ctx context.Context, c *Community) {
 // validator checks every message on a community topic. It rejects only what
 // proves the forwarding peer at fault and ignores what may become fine.
 func (s *Service) validator(id cid.Cid, want record.Kind) pubsub.ValidatorEx {
-	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	return func(ctx context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
 		if msg.GetFrom() == s.h.ID() && from == s.h.ID() {
 			return pubsub.ValidationAccept
 		}
@@ -240,6 +257,8 @@ func (s *Service) validator(id cid.Cid, want record.Kind) pubsub.ValidatorEx {
 			want != "" && rec.Kind != want, want == "" && rec.Kind == record.KindAdvert:
 			s.log.Debug("rejected gossip for the wrong topic", "from", from, "kind", rec.Kind)
 			return pubsub.ValidationReject
+		case want == "" && s.repl != nil:
+			return s.repl.ValidateRecord(ctx, id, from, msg.Data)
 		}
 		return pubsub.ValidationAccept
 	}
@@ -394,6 +413,49 @@ func (s *Service) lookup(id string) (*Community, error) {
 		return nil, &api.Error{Code: http.StatusNotFound, Message: fmt.Sprintf("this node is not in a community %q; `agora community list` shows the ones it is in", id)}
 	}
 	return nil, &api.Error{Code: http.StatusConflict, Message: fmt.Sprintf("%q matches several communities; use the full ID from `agora community list`", id)}
+}
+
+// PublishRecord sends an encoded record on its community's records topic.
+// The record must already be stored: our own validator accepts it unseen.
+func (s *Service) PublishRecord(ctx context.Context, community cid.Cid, raw []byte) error {
+	s.mu.Lock()
+	c := s.joined[community]
+	s.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("not a member of community %s", community)
+	}
+	err := c.records.Publish(ctx, raw)
+	s.log.Debug("published record", "community", community, "peers", len(c.records.ListPeers()), "err", err)
+	return err
+}
+
+// Joined lists the IDs of the communities the node is in.
+func (s *Service) Joined() []cid.Cid {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]cid.Cid, 0, len(s.joined))
+	for id := range s.joined {
+		out = append(out, id)
+	}
+	return out
+}
+
+// IsMember reports whether the node is in the community.
+func (s *Service) IsMember(community cid.Cid) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.joined[community] != nil
+}
+
+// Peers lists the peers on the community's records topic (not this node).
+func (s *Service) Peers(community cid.Cid) []peer.ID {
+	s.mu.Lock()
+	c := s.joined[community]
+	s.mu.Unlock()
+	if c == nil {
+		return nil
+	}
+	return c.records.ListPeers()
 }
 
 // Get returns a joined community by ID.

@@ -341,10 +341,10 @@ func (c *Config) Save(path string) error {
 }
 
 // ApplyEnv overrides keys from AGORA_* variables found through lookup
-// (os.LookupEnv in production).
+// (os.LookupEnv in production). An empty variable counts as unset.
 func (c *Config) ApplyEnv(lookup func(string) (string, bool)) error {
 	for _, k := range Keys() {
-		if v, ok := lookup(k.Env()); ok {
+		if v, ok := lookup(k.Env()); ok && strings.TrimSpace(v) != "" {
 			if err := c.Set(k.Name, v); err != nil {
 				return fmt.Errorf("environment variable %s: %w", k.Env(), err)
 			}

@@ -34,6 +34,7 @@ type Backend struct {
 	ident       api.Identity
 	peers       []api.Peer
 	communities []api.CommunityDetail
+	records     []api.RecordView
 	err         error
 	calls       int
 	now         func() time.Time
@@ -264,4 +265,38 @@ func (s *Server) WriteRepo(t testing.TB, dir string) {
 	if err := os.WriteFile(filepath.Join(dir, "api"), []byte(s.URL+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Publish records the request and answers a fixed CID.
+func (b *Backend) Publish(ctx context.Context, req api.PublishRequest) (api.Published, error) {
+	defer b.enter()()
+	if b.err != nil {
+		return api.Published{}, b.err
+	}
+	b.records = append(b.records, api.RecordView{CID: fmt.Sprintf("bafytest%d", len(b.records)), Kind: req.Kind,
+		Community: req.Community, Author: b.ident.PeerID, Created: b.now().UnixMilli(), Body: req.Body, Verified: true})
+	return api.Published{CID: b.records[len(b.records)-1].CID}, nil
+}
+
+// Records lists what Publish recorded, filtered by kind.
+func (b *Backend) Records(ctx context.Context, q api.RecordQuery) ([]api.RecordView, error) {
+	defer b.enter()()
+	var out []api.RecordView
+	for _, r := range b.records {
+		if q.Kind == "" || r.Kind == q.Kind {
+			out = append(out, r)
+		}
+	}
+	return out, b.err
+}
+
+// Record finds a published record.
+func (b *Backend) Record(ctx context.Context, cid string) (api.RecordView, error) {
+	defer b.enter()()
+	for _, r := range b.records {
+		if r.CID == cid {
+			return r, nil
+		}
+	}
+	return api.RecordView{}, &api.Error{Code: 404, Message: "no such record."}
 }

@@ -1,0 +1,55 @@
+package body
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	"github.com/agora-p2p/agora/protocol/canon"
+	"github.com/agora-p2p/agora/protocol/record"
+)
+
+// FuzzDecode checks that no input panics, that every error is classified,
+// and that whatever decodes is valid and re-encodes to the same bytes.
+func FuzzDecode(f *testing.F) {
+	a := validAttestation(f)
+	f.Add(uint8(3), mustMarshal(f, a))
+	a.Subject = Subject{Type: SubjectPeer, ID: testPeer}
+	a.Claims = nil
+	f.Add(uint8(3), mustMarshal(f, a))
+	f.Add(uint8(4), mustMarshal(f, Revocation{Target: recordID(f, "t"), Reason: "r"}))
+	f.Add(uint8(4), mustMarshal(f, map[string]any{"target": []byte{1}}))
+	f.Add(uint8(2), []byte{0xa0})
+	f.Add(uint8(3), []byte{0xa1, 0x61, 'x', 0x01})
+	kinds := append(record.Kinds(), "bogus")
+	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
+		kind := kinds[int(k)%len(kinds)]
+		b, err := Decode(kind, raw)
+		if err != nil {
+			if b != nil {
+				t.Fatalf("a body and an error: %v", err)
+			}
+			classified := false
+			for _, s := range []error{ErrInvalid, ErrUnknownField, ErrNotSupported, record.ErrMalformed, record.ErrNotCanonical, record.ErrUnknownKind} {
+				classified = classified || errors.Is(err, s)
+			}
+			if !classified {
+				t.Fatalf("unclassified error: %v", err)
+			}
+			return
+		}
+		if b.Kind() != kind {
+			t.Fatalf("decoded a %s body for kind %s", b.Kind(), kind)
+		}
+		if err := b.Validate(0); err != nil {
+			t.Fatalf("decoded body is invalid: %v", err)
+		}
+		re, err := canon.Marshal(b)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		if !bytes.Equal(re, raw) {
+			t.Fatalf("re-encoding differs:\n in %x\nout %x", raw, re)
+		}
+	})
+}

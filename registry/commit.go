@@ -1,0 +1,526 @@
+package registry
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/agora-p2p/agora/protocol/body"
+	"github.com/agora-p2p/agora/protocol/record"
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/skl"
+	"github.com/ipfs/go-cid"
+)
+
+// Group commit.
+//
+// One committer goroutine owns every write. It takes whatever requests are
+// queued (up to MaxBatch records), decides each record's fate against the
+// datastore and the rest of the batch, and writes the accepted records with
+// their indexes. A second goroutine, the syncer, makes written batches
+// durable with one db.Sync for everything written so far, and only then
+// acknowledges them (closes the requests' done channels) and notifies
+// subscribers. While one batch syncs, the committer writes the next, and
+// new requests queue up: the batch grows with the load, and the cost of a
+// sync is shared by every record waiting for it.
+//
+// Signatures are verified before a request is queued, on the callers'
+// goroutines; the committer does only what needs a single writer:
+// duplicates within a batch, references, rate limits and writing.
+
+// written is a batch on its way from the committer to the syncer.
+type written struct {
+	jobs     []*job
+	accepted []*item
+	err      error         // the write failed: nothing to sync
+	synced   chan struct{} // closed once durable; see Store.unsynced
+}
+
+func (s *Store) run() {
+	// One written batch may wait while another syncs; then the committer
+	// waits too, which bounds the records written but not yet durable.
+	toSync := make(chan *written, 1)
+	syncerDone := make(chan struct{})
+	go s.syncLoop(toSync, syncerDone)
+	for j := range s.queue {
+		batch := []*job{j}
+		n := len(j.items)
+	drain:
+		for n < s.opts.MaxBatch {
+			select {
+			case j, ok := <-s.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, j)
+				n += len(j.items)
+			default:
+				break drain
+			}
+		}
+		toSync <- s.commit(batch)
+	}
+	close(toSync)
+	<-syncerDone
+	close(s.done)
+}
+
+// commit decides and writes one batch.
+func (s *Store) commit(batch []*job) *written {
+	w := &written{jobs: batch}
+	w.accepted = s.decide(batch, s.opts.Now())
+	if len(w.accepted) == 0 {
+		return w
+	}
+	w.synced = make(chan struct{})
+	s.unsyncedMu.Lock()
+	for _, it := range w.accepted {
+		s.unsynced[it.id] = w.synced
+	}
+	s.unsyncedMu.Unlock()
+
+	w.err = s.write(w.accepted)
+	seq := s.seq.Load() + 1
+	if w.err == nil {
+		for _, it := range w.accepted {
+			s.filter.add(it.id)
+		}
+		s.recent.add(seq, w.accepted)
+	} else {
+		s.recent.reset(seq) // some may be written: look them up again
+	}
+	s.seq.Store(seq) // after the filter and recent: see prepare
+	return w
+}
+
+// syncLoop makes written batches durable, one sync for all that are
+// waiting, then acknowledges them.
+func (s *Store) syncLoop(in <-chan *written, done chan<- struct{}) {
+	defer close(done)
+	for w := range in {
+		ws := []*written{w}
+	drain:
+		for {
+			select {
+			case w, ok := <-in:
+				if !ok {
+					break drain
+				}
+				ws = append(ws, w)
+			default:
+				break drain
+			}
+		}
+		var err error
+		for _, w := range ws {
+			if len(w.accepted) > 0 && w.err == nil {
+				if err = s.db.Sync(); err != nil {
+					err = fmt.Errorf("%w: sync: %v", ErrStorage, err)
+				}
+				s.stats.syncs.Add(1)
+				break
+			}
+		}
+		for _, w := range ws {
+			if w.err == nil {
+				w.err = err
+			}
+			s.finish(w)
+		}
+	}
+}
+
+// finish acknowledges a batch and notifies subscribers of it.
+func (s *Store) finish(w *written) {
+	if w.synced != nil {
+		s.unsyncedMu.Lock()
+		for _, it := range w.accepted {
+			delete(s.unsynced, it.id)
+		}
+		s.unsyncedMu.Unlock()
+		close(w.synced)
+	}
+	if w.err != nil {
+		s.log.Error("could not store records; they will be refused until the datastore recovers", "records", len(w.accepted), "err", w.err)
+	}
+	for _, it := range w.accepted {
+		if w.err != nil {
+			it.res.Err = w.err
+		} else {
+			it.res.New = true
+		}
+	}
+	for _, j := range w.jobs {
+		close(j.done)
+	}
+	if w.err == nil {
+		s.notify(w.accepted)
+	}
+}
+
+// decide sets the result of every record that will not be written
+// (duplicate, bad reference, rate limited) and returns the others in write
+// order. Revocations are decided after everything else, so a revocation and
+// its target in the same batch are accepted together.
+func (s *Store) decide(batch []*job, now time.Time) []*item {
+	rtx := s.db.NewTransaction(false)
+	defer rtx.Discard()
+	staged := map[cid.Cid]*item{}
+	winners := map[cid.Cid]*item{} // revocation target -> revocation that names it
+	var accepted []*item
+
+	catchUp := now.Add(-s.opts.CatchUpAge).UnixMilli()
+	consider := func(it *item) {
+		if _, ok := staged[it.id]; ok {
+			return // a duplicate within the batch: New stays false
+		}
+		if s.recent.has(it.id) {
+			return // committed since prepare looked
+		}
+		if it.seq < s.recent.floor {
+			// Too long ago to know from memory what was committed since.
+			if ok, err := exists(rtx, it.id); err != nil || ok {
+				it.res.Err = err
+				return
+			}
+		}
+		if rev, ok := it.body.(body.Revocation); ok {
+			if err := s.checkRevocation(rtx, staged, it, rev); err != nil {
+				it.res.Err = err
+				return
+			}
+		}
+		if it.rec.Created >= catchUp && !s.limiter.allow(it.rec.Community, it.rec.Author, now) {
+			it.res.Err = fmt.Errorf("%w (author %s)", ErrRateLimited, it.rec.Author)
+			return
+		}
+		staged[it.id] = it
+		accepted = append(accepted, it)
+	}
+	for _, revocations := range []bool{false, true} {
+		for _, j := range batch {
+			for _, it := range j.items {
+				if _, ok := it.body.(body.Revocation); ok == revocations {
+					consider(it)
+				}
+			}
+		}
+	}
+	s.limiter.prune(now)
+
+	// revoked-by names the first revocation in (created, CID) order.
+	for _, it := range accepted {
+		rev, ok := it.body.(body.Revocation)
+		if !ok {
+			continue
+		}
+		cur := winners[rev.Target]
+		if cur == nil {
+			by, created, found, err := revokedBy(rtx, rev.Target)
+			if err != nil {
+				it.res.Err = err // write refuses items with an error
+				continue
+			}
+			if found && !before(it.rec.Created, it.id, created, by) {
+				continue
+			}
+		} else if !before(it.rec.Created, it.id, cur.rec.Created, cur.id) {
+			continue
+		}
+		if cur != nil {
+			cur.revokes = false
+		}
+		it.revokes = true
+		winners[rev.Target] = it
+	}
+	out := accepted[:0]
+	for _, it := range accepted {
+		if it.res.Err == nil {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func before(ca int64, a cid.Cid, cb int64, b cid.Cid) bool {
+	if ca != cb {
+		return ca < cb
+	}
+	return a.KeyString() < b.KeyString()
+}
+
+func exists(txn *badger.Txn, id cid.Cid) (bool, error) {
+	k, err := cidBytes(id)
+	if err != nil {
+		return false, err
+	}
+	_, err = txn.Get(recordKey(k))
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: %v", ErrStorage, err)
+}
+
+func revokedBy(txn *badger.Txn, target cid.Cid) (by cid.Cid, created int64, found bool, err error) {
+	k, err := cidBytes(target)
+	if err != nil {
+		return cid.Undef, 0, false, err
+	}
+	v, err := txn.Get(revokedByKey(k))
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return cid.Undef, 0, false, nil
+	}
+	if err != nil {
+		return cid.Undef, 0, false, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	err = v.Value(func(b []byte) error {
+		if len(b) != tailLen {
+			return fmt.Errorf("%w: revoked-by entry of %s is damaged", ErrStorage, target)
+		}
+		created = int64(binary.BigEndian.Uint64(b))
+		by, err = cid.Cast(append([]byte(nil), b[8:]...))
+		return err
+	})
+	if err != nil {
+		return cid.Undef, 0, false, fmt.Errorf("%w: %v", ErrStorage, err)
+	}
+	return by, created, true, nil
+}
+
+// checkRevocation applies the rules that need the target: it must be
+// stored (or in this batch), be by the same author in the same community,
+// not be a revocation or a genesis, and not be newer than the revocation.
+func (s *Store) checkRevocation(rtx *badger.Txn, staged map[cid.Cid]*item, it *item, rev body.Revocation) error {
+	var target *record.Record
+	if t, ok := staged[rev.Target]; ok {
+		target = t.rec
+	} else {
+		k, err := cidBytes(rev.Target)
+		if err != nil {
+			return err
+		}
+		st, err := loadStored(rtx, k)
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("%w (revocation target %s)", ErrUnknownReference, rev.Target)
+		}
+		if err != nil {
+			return err
+		}
+		target = st.Record
+	}
+	switch {
+	case target.Author != it.rec.Author:
+		return fmt.Errorf("%w: %s is by %s, the revocation by %s", ErrNotAuthor, rev.Target, target.Author, it.rec.Author)
+	case target.Community != it.rec.Community:
+		return fmt.Errorf("%w: the revocation target %s belongs to another community", ErrBadReference, rev.Target)
+	case target.Kind == record.KindRevocation || target.Kind == record.KindCommunity:
+		return fmt.Errorf("%w: a %s record cannot be revoked", ErrBadReference, target.Kind)
+	case it.rec.Created < target.Created:
+		return fmt.Errorf("%w: the revocation is dated before its target %s", ErrBadReference, rev.Target)
+	}
+	return nil
+}
+
+// write stores the accepted records. Each record goes into one transaction
+// with all its index entries, so a crash never leaves half a record; a
+// batch too big for one transaction is split between records.
+func (s *Store) write(items []*item) error {
+	budget := s.txnBudget()
+	if s.testBudget != nil {
+		budget = *s.testBudget
+	}
+	for len(items) > 0 {
+		// Take as many records as fit the budget, at least one.
+		n, size := 0, int64(0)
+		for n < len(items) {
+			e := s.estimate(items[n])
+			if n > 0 && (size+e.size >= budget.size || int64(n+1)*e.count >= budget.count) {
+				break
+			}
+			size += e.size
+			n++
+		}
+		for {
+			err := s.writeTxn(items[:n])
+			if errors.Is(err, badger.ErrTxnTooBig) && n > 1 {
+				s.stats.splits.Add(1)
+				n /= 2 // the estimate was off; split further
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("%w: write: %v", ErrStorage, err)
+			}
+			break
+		}
+		items = items[n:]
+	}
+	return nil
+}
+
+type txnCost struct{ size, count int64 }
+
+// txnBudget is 80% of what badger accepts in one transaction (see
+// badger's Txn.checkSize), leaving room for the count keys.
+func (s *Store) txnBudget() txnCost {
+	maxSize := 15 * s.db.Opts().MemTableSize / 100
+	return txnCost{size: maxSize * 8 / 10, count: maxSize / int64(skl.MaxNodeSize) * 8 / 10}
+}
+
+// estimate is an upper bound of a record's cost in a badger transaction:
+// per entry, key and value plus badger's overhead (see Txn.checkSize).
+func (s *Store) estimate(it *item) txnCost {
+	const perEntry = 2 + 10
+	size := int64(1+cidLen+len(it.raw)+perEntry) + // record
+		int64(1+cidLen+1+len(it.rec.Kind)+tailLen+perEntry) + // by kind
+		int64(1+cidLen+len(it.rec.Author)+tailLen+perEntry) + // by author
+		int64(1+cidLen+tailLen+perEntry) + // by time
+		int64(1+cidLen+2+len(subjectOf(it))+tailLen+perEntry) + // by subject
+		int64(1+cidLen+tailLen+perEntry) + // revoked-by
+		int64(1+cidLen+8+perEntry) // count
+	return txnCost{size: size, count: 7}
+}
+
+// subjectOf is the record's key in the subject index, "" for none.
+func subjectOf(it *item) string {
+	switch b := it.body.(type) {
+	case body.Attestation:
+		return b.Subject.String()
+	case body.Revocation:
+		return b.Target.String()
+	}
+	return ""
+}
+
+// writeTxn writes records in one transaction, with the new counts of their
+// communities, and updates the in-memory counts once it has committed.
+func (s *Store) writeTxn(items []*item) error {
+	txn := s.db.NewTransaction(true)
+	defer txn.Discard()
+	s.countMu.RLock()
+	counts := map[cid.Cid]uint64{}
+	for _, it := range items {
+		if _, ok := counts[it.rec.Community]; !ok {
+			counts[it.rec.Community] = s.counts[it.rec.Community]
+		}
+	}
+	s.countMu.RUnlock()
+	for _, it := range items {
+		if err := stage(txn, it); err != nil {
+			return err
+		}
+		counts[it.rec.Community]++
+	}
+	for c, n := range counts {
+		k, err := cidBytes(c)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(countKey(k), binary.BigEndian.AppendUint64(nil, n)); err != nil {
+			return err
+		}
+	}
+	if err := txn.Commit(); err != nil {
+		return err
+	}
+	s.countMu.Lock()
+	for c, n := range counts {
+		s.counts[c] = n
+	}
+	s.countMu.Unlock()
+	return nil
+}
+
+// stage adds a record and its index entries to txn.
+func stage(txn *badger.Txn, it *item) error {
+	id, err := cidBytes(it.id)
+	if err != nil {
+		return err
+	}
+	comm, err := cidBytes(it.rec.Community)
+	if err != nil {
+		return err
+	}
+	if len(it.rec.Kind) > maxKind {
+		return fmt.Errorf("%w: kind too long", ErrStorage)
+	}
+	created := it.rec.Created
+	keys := [][]byte{
+		indexKey(kindPrefix(comm, string(it.rec.Kind)), created, id),
+		indexKey(authorPrefix(comm, it.rec.Author), created, id),
+		indexKey(timePrefix(comm), created, id),
+	}
+	if subj := subjectOf(it); subj != "" {
+		if len(subj) > maxSubj {
+			return fmt.Errorf("%w: subject too long", ErrStorage)
+		}
+		keys = append(keys, indexKey(subjectPrefix(comm, subj), created, id))
+	}
+	for _, k := range keys {
+		if err := txn.Set(k, nil); err != nil {
+			return err
+		}
+	}
+	if it.revokes {
+		target, err := cidBytes(it.body.(body.Revocation).Target)
+		if err != nil {
+			return err
+		}
+		if err := txn.Set(revokedByKey(target), revokedByValue(created, id)); err != nil {
+			return err
+		}
+	}
+	return txn.Set(recordKey(id), it.raw)
+}
+
+// recentIDs remembers the record IDs of the last commits, so the committer
+// can tell a record committed since prepare looked it up without reading
+// badger again. A record prepared before floor is looked up again.
+type recentIDs struct {
+	ids     map[cid.Cid]struct{}
+	commits []recentCommit // oldest first
+	floor   uint64
+}
+
+type recentCommit struct {
+	seq uint64
+	ids []cid.Cid
+}
+
+// maxRecentIDs bounds the memory of recentIDs; a caller whose prepare took
+// longer than the commits of this many records pays one more lookup.
+const maxRecentIDs = 1 << 16
+
+func (r *recentIDs) has(id cid.Cid) bool {
+	_, ok := r.ids[id]
+	return ok
+}
+
+func (r *recentIDs) add(seq uint64, items []*item) {
+	if r.ids == nil {
+		r.ids = map[cid.Cid]struct{}{}
+	}
+	c := recentCommit{seq: seq, ids: make([]cid.Cid, len(items))}
+	for i, it := range items {
+		c.ids[i] = it.id
+		r.ids[it.id] = struct{}{}
+	}
+	r.commits = append(r.commits, c)
+	for len(r.ids) > maxRecentIDs && len(r.commits) > 1 {
+		old := r.commits[0]
+		for _, id := range old.ids {
+			delete(r.ids, id)
+		}
+		r.commits = r.commits[1:]
+		r.floor = old.seq
+	}
+}
+
+func (r *recentIDs) reset(seq uint64) {
+	clear(r.ids)
+	r.commits = nil
+	r.floor = seq
+}

@@ -1,0 +1,272 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/agora-p2p/agora/protocol/body"
+	"github.com/agora-p2p/agora/protocol/canon"
+	"github.com/agora-p2p/agora/protocol/record"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+)
+
+var ctx = context.Background()
+
+func TestIngestRules(t *testing.T) {
+	home := communityID(t, "home")
+	other := communityID(t, "elsewhere")
+	f := newFixture(t, func(o *Options) {
+		o.Member = func(c cid.Cid) bool { return c == home }
+	})
+	alice, bob := newKey(t), newKey(t)
+	now := f.clock.Now()
+
+	// Records the cases below refer to.
+	target, targetRaw := sign(t, alice, home, record.KindAttestation, attestation("text.summarize", 1), now.Add(-time.Hour))
+	if res, err := f.store.Ingest(ctx, targetRaw); err != nil || !res.New {
+		t.Fatalf("ingest target: %+v, %v", res, err)
+	}
+	revOfTarget, revOfTargetRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: target.CID()}, now)
+	_, foreignRaw := sign(t, alice, other, record.KindAttestation, attestation("x", 1), now)
+	_, otherCommunityTargetRaw := sign(t, alice, other, record.KindAttestation, attestation("y", 1), now)
+
+	forged := bytes.Clone(targetRaw)
+	forged[bytes.Index(forged, target.Sig)+5] ^= 1
+
+	unknownKind, err := canon.Marshal(map[string]any{
+		"v": 1, "kind": "gossip", "community": home.Bytes(), "author": []byte(idOf(t, alice)),
+		"created": now.UnixMilli(), "body": map[string]any{}, "sig": make([]byte, 64),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, feedbackRaw := sign(t, alice, home, record.KindFeedback, map[string]any{"score": 900}, now)
+	_, badBodyRaw := sign(t, alice, home, record.KindAttestation, map[string]any{
+		"subject": map[string]any{"type": "skill", "id": "x"}, "predicate": "no scheme", "verdict": "pass",
+	}, now)
+	_, newerBodyRaw := sign(t, alice, home, record.KindAttestation, map[string]any{
+		"subject": map[string]any{"type": "dataset", "id": "x"}, "predicate": "agora:x", "verdict": "pass",
+	}, now)
+	_, futureRaw := sign(t, alice, home, record.KindAttestation, attestation("z", 1), now.Add(record.MaxClockSkew+time.Second))
+	_, byBobRaw := sign(t, bob, home, record.KindRevocation, body.Revocation{Target: target.CID()}, now)
+	_, unknownTargetRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: communityID(t, "nothing")}, now)
+	_, revOfRevRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: revOfTarget.CID()}, now.Add(time.Second))
+	_, backdatedRevRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: target.CID(), Reason: "early"}, now.Add(-2*time.Hour))
+	_, genesisRaw := sign(t, alice, cid.Undef, record.KindCommunity, map[string]any{"name": "x"}, now)
+
+	// A target in another community, stored by a node that is a member of both.
+	both := newFixture(t, nil)
+	both.clock = f.clock
+	otherTarget, _ := record.Decode(otherCommunityTargetRaw)
+	_, crossRevRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: otherTarget.CID()}, now)
+
+	tests := []struct {
+		name      string
+		store     *Store
+		raw       []byte
+		wantNew   bool
+		want      error // nil: no error
+		fault     bool
+		retryable bool
+		reason    string
+	}{
+		{name: "valid attestation", raw: func() []byte {
+			_, r := sign(t, alice, home, record.KindAttestation, attestation("a", 2), now)
+			return r
+		}(), wantNew: true},
+		{name: "duplicate is a no-op", raw: targetRaw},
+		{name: "oversized", raw: make([]byte, record.MaxSize+1), want: record.ErrTooLarge, fault: true, reason: "too-large"},
+		{name: "malformed CBOR", raw: []byte{0xff, 0x00}, want: record.ErrMalformed, fault: true, reason: "malformed"},
+		{name: "forged signature", raw: forged, want: record.ErrBadSignature, fault: true, reason: "bad-signature"},
+		{name: "unknown kind", raw: unknownKind, want: record.ErrUnknownKind, reason: "unknown-kind"},
+		{name: "kind not supported yet", raw: feedbackRaw, want: body.ErrNotSupported, reason: "unsupported-kind"},
+		{name: "genesis not supported yet", raw: genesisRaw, want: body.ErrNotSupported, reason: "unsupported-kind"},
+		{name: "not a member of the community", raw: foreignRaw, want: ErrNotMember, reason: "not-member"},
+		{name: "from the future", raw: futureRaw, want: record.ErrFromFuture, reason: "from-future"},
+		{name: "invalid attestation body", raw: badBodyRaw, want: body.ErrInvalid, fault: true, reason: "invalid-body"},
+		{name: "body from a newer node", raw: newerBodyRaw, want: body.ErrUnknownField, reason: "unknown-field"},
+		{name: "revocation by someone else", raw: byBobRaw, want: ErrNotAuthor, fault: true, reason: "not-author"},
+		{name: "revocation of an unknown record", raw: unknownTargetRaw, want: ErrUnknownReference, retryable: true, reason: "unknown-reference"},
+		{name: "revocation dated before its target", raw: backdatedRevRaw, want: ErrBadReference, fault: true, reason: "bad-reference"},
+		{name: "valid revocation", raw: revOfTargetRaw, wantNew: true},
+		{name: "revocation of a revocation", raw: revOfRevRaw, want: ErrBadReference, fault: true, reason: "bad-reference"},
+		{name: "revocation of another community's record", store: both.store, raw: crossRevRaw, want: ErrBadReference, fault: true, reason: "bad-reference"},
+	}
+	if _, err := both.store.Ingest(ctx, otherCommunityTargetRaw); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := f.store
+			if tt.store != nil {
+				s = tt.store
+			}
+			before := s.Count(home)
+			res, err := s.Ingest(ctx, tt.raw)
+			if err != res.Err {
+				t.Fatalf("returned error %v differs from Result.Err %v", err, res.Err)
+			}
+			if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
+				t.Fatalf("Ingest error = %v, want %v", err, tt.want)
+			}
+			if res.New != tt.wantNew {
+				t.Fatalf("New = %v, want %v", res.New, tt.wantNew)
+			}
+			if got := IsSenderFault(err); got != tt.fault {
+				t.Errorf("IsSenderFault = %v, want %v", got, tt.fault)
+			}
+			if got := IsRetryable(err); got != tt.retryable {
+				t.Errorf("IsRetryable = %v, want %v", got, tt.retryable)
+			}
+			if got := Reason(err); got != tt.reason {
+				t.Errorf("Reason = %q, want %q", got, tt.reason)
+			}
+			stored := 0
+			if tt.wantNew {
+				stored = 1
+			}
+			if got := s.Count(home) - before; got != stored {
+				t.Errorf("count grew by %d, want %d", got, stored)
+			}
+			if err != nil && res.CID.Defined() && s.Has(res.CID) {
+				t.Errorf("a refused record was stored")
+			}
+		})
+	}
+
+	st, err := f.store.Get(target.CID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Revoked || st.RevokedBy != revOfTarget.CID() {
+		t.Fatalf("target: Revoked = %v by %s, want revoked by %s", st.Revoked, st.RevokedBy, revOfTarget.CID())
+	}
+	if !bytes.Equal(st.Raw, targetRaw) || st.Record.CID() != target.CID() {
+		t.Fatal("Get returned another record")
+	}
+	if st, _ := f.store.Get(revOfTarget.CID()); st == nil || st.Revoked {
+		t.Fatalf("the revocation itself must not be revoked: %+v", st)
+	}
+	if _, err := f.store.Get(communityID(t, "nothing")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Get of a missing record: %v", err)
+	}
+	stats := f.store.Stats()
+	if stats.Rejected["not-author"] != 1 || stats.Duplicates != 1 {
+		t.Fatalf("stats: %+v", stats)
+	}
+}
+
+func TestRevokedByIsDeterministic(t *testing.T) {
+	home := communityID(t, "home")
+	alice := newKey(t)
+	f := newFixture(t, nil)
+	now := f.clock.Now()
+	target, targetRaw := sign(t, alice, home, record.KindAttestation, attestation("s", 1), now.Add(-time.Minute))
+	early, earlyRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: target.CID(), Reason: "first"}, now.Add(-time.Second))
+	_, lateRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: target.CID(), Reason: "second"}, now)
+
+	// Whatever the arrival order, revoked-by names the earliest revocation.
+	for _, order := range [][][]byte{{targetRaw, earlyRaw, lateRaw}, {targetRaw, lateRaw, earlyRaw}} {
+		g := newFixture(t, nil)
+		for _, raw := range order {
+			if _, err := g.store.Ingest(ctx, raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st, err := g.store.Get(target.CID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.RevokedBy != early.CID() {
+			t.Fatalf("revoked by %s, want the earliest %s", st.RevokedBy, early.CID())
+		}
+	}
+	// And within one batch.
+	for _, r := range f.store.IngestBatch(ctx, [][]byte{lateRaw, earlyRaw, targetRaw}) {
+		if r.Err != nil || !r.New {
+			t.Fatalf("batch: %+v", r)
+		}
+	}
+	if st, _ := f.store.Get(target.CID()); st.RevokedBy != early.CID() {
+		t.Fatalf("batch: revoked by %s, want %s", st.RevokedBy, early.CID())
+	}
+}
+
+func TestIngestBatchTargetAndRevocationTogether(t *testing.T) {
+	home := communityID(t, "home")
+	alice := newKey(t)
+	f := newFixture(t, nil)
+	now := f.clock.Now()
+	target, targetRaw := sign(t, alice, home, record.KindAttestation, attestation("s", 1), now)
+	rev, revRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: target.CID()}, now)
+	// The revocation comes first, as sync may deliver it; the duplicate and
+	// the garbage do not disturb the others.
+	res := f.store.IngestBatch(ctx, [][]byte{revRaw, targetRaw, targetRaw, {0x00}})
+	if res[0].Err != nil || !res[0].New || res[0].CID != rev.CID() {
+		t.Fatalf("revocation: %+v", res[0])
+	}
+	if res[1].Err != nil || !res[1].New {
+		t.Fatalf("target: %+v", res[1])
+	}
+	if res[2].Err != nil || res[2].New || res[2].CID != target.CID() {
+		t.Fatalf("duplicate in the batch: %+v", res[2])
+	}
+	if !errors.Is(res[3].Err, record.ErrMalformed) {
+		t.Fatalf("garbage: %+v", res[3])
+	}
+	if st, _ := f.store.Get(target.CID()); !st.Revoked {
+		t.Fatal("target not marked revoked")
+	}
+	if n := f.store.Count(home); n != 2 {
+		t.Fatalf("Count = %d, want 2", n)
+	}
+}
+
+func TestRateLimit(t *testing.T) {
+	home := communityID(t, "home")
+	f := newFixture(t, func(o *Options) {
+		o.RatePerAuthor = RateLimit{Records: 1, Per: time.Minute, Burst: 2}
+	})
+	alice, bob := newKey(t), newKey(t)
+	n := 0
+	ingest := func(key crypto.PrivKey, created time.Time) error {
+		n++
+		_, raw := sign(t, key, home, record.KindAttestation, attestation("s", n), created)
+		_, err := f.store.Ingest(ctx, raw)
+		return err
+	}
+	now := f.clock.Now()
+	for i := range 2 {
+		if err := ingest(alice, now); err != nil {
+			t.Fatalf("within burst, record %d: %v", i, err)
+		}
+	}
+	err := ingest(alice, now)
+	if !errors.Is(err, ErrRateLimited) || IsSenderFault(err) || !IsRetryable(err) {
+		t.Fatalf("over the burst: %v", err)
+	}
+	if err := ingest(bob, now); err != nil {
+		t.Fatalf("another author has its own bucket: %v", err)
+	}
+	// Catch-up: records older than CatchUpAge are never limited.
+	for i := range 10 {
+		if err := ingest(alice, now.Add(-DefaultCatchUpAge-time.Millisecond)); err != nil {
+			t.Fatalf("catch-up record %d: %v", i, err)
+		}
+	}
+	if !f.store.IsCatchUp(now.Add(-DefaultCatchUpAge-time.Millisecond).UnixMilli()) || f.store.IsCatchUp(now.UnixMilli()) {
+		t.Fatal("IsCatchUp disagrees with the limiter")
+	}
+	// The bucket refills with time.
+	f.clock.Add(time.Minute)
+	if err := ingest(alice, f.clock.Now()); err != nil {
+		t.Fatalf("after a minute: %v", err)
+	}
+	if err := ingest(alice, f.clock.Now()); !errors.Is(err, ErrRateLimited) {
+		t.Fatalf("one token per minute: %v", err)
+	}
+}
