@@ -402,7 +402,7 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exited %d:\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"creates the community", "join", "sees 2 peers", "has 3 members"} {
+	for _, want := range []string{"creates the community", "join", "sees 2 peers", "has 3 members", "signature verified=true", "holds all 21 records"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

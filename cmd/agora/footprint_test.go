@@ -3,18 +3,29 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/agora-p2p/agora/node/config"
+	"github.com/agora-p2p/agora/node/repo"
+	"github.com/agora-p2p/agora/protocol/body"
+	"github.com/agora-p2p/agora/protocol/record"
+	"github.com/agora-p2p/agora/registry"
 )
 
 // The idle-footprint benchmark compares an idle `agora daemon` (empty, and
@@ -135,12 +146,24 @@ func BenchmarkIdleFootprint(b *testing.B) {
 			if code != 0 {
 				b.Fatal(stderr)
 			}
-			if variant.records > 0 {
-				populate(b, dir, variant.records)
-			}
 			p := startMeasured(b, variant.name, exec.Command(agoraBin, "daemon", "--repo", dir))
-			if _, stderr, code := run(b, "community", "create", "bench", "--repo", dir); code != 0 {
+			out, stderr, code := run(b, "community", "create", "bench", "--repo", dir, "--json")
+			if code != 0 {
 				b.Fatal(stderr)
+			}
+			if variant.records > 0 {
+				// Stop, fill the datastore, start again: the measured
+				// daemon opens a datastore that holds the records.
+				var created struct{ ID string }
+				json.Unmarshal([]byte(out), &created)
+				c, err := cid.Decode(created.ID)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p.cmd.Process.Signal(syscall.SIGTERM)
+				p.cmd.Wait()
+				populate(b, dir, c, variant.records)
+				p = startMeasured(b, variant.name, exec.Command(agoraBin, "daemon", "--repo", dir))
 			}
 			procs = append(procs, p)
 		}
@@ -161,8 +184,48 @@ func BenchmarkIdleFootprint(b *testing.B) {
 	}
 }
 
-// populate writes n signed records into the repo's datastore before the
-// daemon starts.
-func populate(b *testing.B, dir string, n int) {
-	b.Fatal("populate: needs the registry store")
+// populate writes n signed attestations of community c, by 100 authors,
+// into the repo's datastore while the daemon is stopped, the way sync would
+// have stored them.
+func populate(b *testing.B, dir string, c cid.Cid, n int) {
+	ds, err := repo.OpenDatastore(filepath.Join(dir, repo.DatastoreDir), config.ProfileDefault)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ds.Close()
+	st, err := registry.Open(ds.DB, registry.Options{Member: func(cid.Cid) bool { return true }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	keys := make([]crypto.PrivKey, 100)
+	for i := range keys {
+		keys[i], _, _ = crypto.GenerateEd25519Key(rand.Reader)
+	}
+	created := time.Now().Add(-time.Hour)
+	var batch [][]byte
+	for i := 0; i < n; i++ {
+		att := body.Attestation{
+			Subject:   body.Subject{Type: body.SubjectSkill, ID: fmt.Sprintf("text.stats-%d", i)},
+			Predicate: "agora:audit/deterministic/v1", Verdict: body.VerdictPass,
+			Claims: map[string]string{"samples": "20"},
+		}
+		rec, err := record.Sign(keys[i%len(keys)], record.KindAttestation, c, att, created.Add(time.Duration(i)*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw, _ := rec.Encode()
+		batch = append(batch, raw)
+		if len(batch) == 500 || i == n-1 {
+			for _, r := range st.IngestBatch(context.Background(), batch) {
+				if r.Err != nil {
+					b.Fatal(r.Err)
+				}
+			}
+			batch = batch[:0]
+		}
+	}
+	if got := st.Count(c); got != n {
+		b.Fatalf("populated %d records, want %d", got, n)
+	}
 }
