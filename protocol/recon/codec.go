@@ -301,6 +301,12 @@ func DecodeFrame(b []byte) (Frame, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s frame: %w", typ, err)
 	}
+	// The CBOR decoder is lenient about major types (it fills a byte string
+	// field from an array of small integers), so a frame is accepted only in
+	// the one encoding EncodeFrame gives it.
+	if again, err := EncodeFrame(f); err != nil || !bytes.Equal(again, b) {
+		return nil, fmt.Errorf("%w: %s frame is not in its canonical encoding", ErrBadFrame, typ)
+	}
 	return f, nil
 }
 
