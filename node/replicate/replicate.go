@@ -92,6 +92,10 @@ type syncReq struct {
 const (
 	maxIncomingPerPeer = 1
 	maxIncomingTotal   = 16
+	// maxOutgoing bounds the sessions this node initiates at once; a node
+	// that holds nothing yet catches up from one peer at a time.
+	maxOutgoing       = 4
+	maxNeedPerSession = 100_000
 )
 
 // New makes the service; Start runs it.
@@ -286,10 +290,14 @@ func (s *Service) periodic() {
 // goSync runs one initiated sync in the background unless one with that
 // peer is already running.
 func (s *Service) goSync(c cid.Cid, p peer.ID) {
-	s.mu.Lock()
-	if s.outgoing[p] {
-		s.mu.Unlock()
+	if s.pen.Dropped(p) {
 		return
+	}
+	empty := s.store.Count(c) == 0
+	s.mu.Lock()
+	if s.outgoing[p] || len(s.outgoing) >= maxOutgoing || (empty && len(s.outgoing) > 0) {
+		s.mu.Unlock()
+		return // the periodic sync will come back to it
 	}
 	s.outgoing[p] = true
 	s.mu.Unlock()

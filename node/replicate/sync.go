@@ -83,6 +83,11 @@ func (s *Service) SyncWith(ctx context.Context, p peer.ID, c cid.Cid) (res Resul
 		need = append(need, nd...)
 		res.Have += len(have)
 		f = out
+		if len(need) >= maxNeedPerSession {
+			// Fetch this much now; the next session continues. It also bounds
+			// what a peer listing IDs it does not have can make us hold.
+			f = &wire.Done{}
+		}
 	}
 	res.Rounds, res.Need, res.Complete = sess.Rounds(), len(need), sess.Complete()
 
@@ -97,6 +102,7 @@ func (s *Service) SyncWith(ctx context.Context, p peer.ID, c cid.Cid) (res Resul
 			asked[string(id)] = true
 		}
 		var got [][]byte
+		served := 0
 		for more := true; more; {
 			in, err := wire.ReadFrame(br, wire.MaxRecordsFrame)
 			if err != nil {
@@ -117,8 +123,13 @@ func (s *Service) SyncWith(ctx context.Context, p peer.ID, c cid.Cid) (res Resul
 					delete(asked, string(id))
 				}
 				got = append(got, raw)
+				served++
 			}
 			more = recs.More
+		}
+		if served == 0 {
+			// It listed these IDs in reconciliation; an honest peer serves them.
+			return res, fault("the peer served none of %d records it listed", len(batch))
 		}
 		r, err := s.ingest(ctx, c, got)
 		res.Fetched += r.Fetched
@@ -189,15 +200,22 @@ type ingestResult struct {
 // second pass.
 func (s *Service) ingest(ctx context.Context, c cid.Cid, raws [][]byte) (ingestResult, error) {
 	var r ingestResult
+	known := raws[:0:0]
 	for _, raw := range raws {
 		rec, err := record.Decode(raw)
-		if err != nil {
+		if err != nil && record.IsSenderFault(err) {
 			return r, fault("a record does not decode: %v", err)
+		}
+		if err != nil {
+			r.Rejected++ // a newer version or kind: not this node's to judge
+			continue
 		}
 		if !rec.Community.Equals(c) {
 			return r, fault("the peer sent a record of another community")
 		}
+		known = append(known, raw)
 	}
+	raws = known
 	for i, res := range s.store.IngestBatch(ctx, raws) {
 		switch {
 		case res.Err == nil && res.New:
