@@ -90,8 +90,27 @@ func waitMembers(t *testing.T, m *member, id string, n int) {
 	defer ev.Cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// Each topic event re-checks; the peer list can trail its event by a
+	// moment, so a short poll backs the events up.
+	events := make(chan struct{}, 1)
+	go func() {
+		for {
+			if _, err := ev.NextPeerEvent(ctx); err != nil {
+				return
+			}
+			select {
+			case events <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for len(m.svc.Members(c)) < n {
-		if _, err := ev.NextPeerEvent(ctx); err != nil {
+		select {
+		case <-events:
+		case <-tick.C:
+		case <-ctx.Done():
 			t.Fatalf("members of %s: %d, want %d", id, len(m.svc.Members(c)), n)
 		}
 	}
