@@ -84,7 +84,9 @@ func benchRecords(b *testing.B, n int) []benchRecord {
 }
 
 // BenchmarkIngest ingests pre-signed records from many goroutines into a
-// real badger in a temp dir: every op is a record made durable.
+// real badger in a temp dir, opened with the node's options (BadgerOptions)
+// and compacted the way the node does (see openDB): every op is a record
+// made durable.
 func BenchmarkIngest(b *testing.B) {
 	recs := benchRecords(b, b.N)
 	f := newFixture(b, func(o *Options) { o.RatePerAuthor = Unlimited })

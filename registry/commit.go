@@ -164,8 +164,22 @@ func (s *Store) finish(w *written) {
 // order. Revocations are decided after everything else, so a revocation and
 // its target in the same batch are accepted together.
 func (s *Store) decide(batch []*job, now time.Time) []*item {
-	rtx := s.db.NewTransaction(false)
-	defer rtx.Discard()
+	// The read transaction is opened only when a record needs a lookup
+	// (revocations, and records prepared long ago): opening one waits for
+	// badger's watermark goroutine, which costs the committer a scheduling
+	// round trip per batch on a busy machine.
+	var txn *badger.Txn
+	rtx := func() *badger.Txn {
+		if txn == nil {
+			txn = s.db.NewTransaction(false)
+		}
+		return txn
+	}
+	defer func() {
+		if txn != nil {
+			txn.Discard()
+		}
+	}()
 	staged := map[cid.Cid]*item{}
 	winners := map[cid.Cid]*item{} // revocation target -> revocation that names it
 	var accepted []*item
@@ -180,13 +194,13 @@ func (s *Store) decide(batch []*job, now time.Time) []*item {
 		}
 		if it.seq < s.recent.floor {
 			// Too long ago to know from memory what was committed since.
-			if ok, err := exists(rtx, it.id); err != nil || ok {
+			if ok, err := exists(rtx(), it.id); err != nil || ok {
 				it.res.Err = err
 				return
 			}
 		}
 		if rev, ok := it.body.(body.Revocation); ok {
-			if err := s.checkRevocation(rtx, staged, it, rev); err != nil {
+			if err := s.checkRevocation(rtx(), staged, it, rev); err != nil {
 				it.res.Err = err
 				return
 			}
@@ -217,7 +231,7 @@ func (s *Store) decide(batch []*job, now time.Time) []*item {
 		}
 		cur := winners[rev.Target]
 		if cur == nil {
-			by, created, found, err := revokedBy(rtx, rev.Target)
+			by, created, found, err := revokedBy(rtx(), rev.Target)
 			if err != nil {
 				it.res.Err = err // write refuses items with an error
 				continue

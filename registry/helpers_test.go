@@ -10,7 +10,6 @@ import (
 	"github.com/agora-p2p/agora/protocol/body"
 	"github.com/agora-p2p/agora/protocol/record"
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -37,30 +36,15 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// badgerOptions mirror the node's datastore tuning (node/repo), with
-// badger's own compactors instead of the node's compaction driver.
-func badgerOptions(dir string) badger.Options {
-	return badger.DefaultOptions(dir).
-		WithLogger(nil).
-		WithNumCompactors(2).
-		WithNumMemtables(2).
-		WithMemTableSize(8 << 20).
-		WithBaseTableSize(2 << 20).
-		WithBaseLevelSize(10 << 20).
-		WithNumLevelZeroTables(3).
-		WithNumLevelZeroTablesStall(12).
-		WithValueLogFileSize(64 << 20).
-		WithValueThreshold(1 << 10).
-		WithBlockCacheSize(16 << 20).
-		WithIndexCacheSize(8 << 20).
-		WithCompression(options.ZSTD).
-		WithZSTDCompressionLevel(1).
-		WithMetricsEnabled(false)
-}
-
+// openDB opens badger with the node's options (BadgerOptions, which
+// node/repo.OpenDatastore uses) and drives compaction the way node/repo's
+// Datastore does, since those options run no compactors of badger's own:
+// every couple of seconds, Flatten when level 0 has L0Compact tables or a
+// level is over its target. (The driver is duplicated here because the
+// registry may not import node/.)
 func openDB(t testing.TB, dir string, change func(badger.Options) badger.Options) *badger.DB {
 	t.Helper()
-	o := badgerOptions(dir)
+	o := BadgerOptions(dir)
 	if change != nil {
 		o = change(o)
 	}
@@ -68,7 +52,54 @@ func openDB(t testing.TB, dir string, change func(badger.Options) badger.Options
 	if err != nil {
 		t.Fatal(err)
 	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(2 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if needsCompaction(db) {
+					if err := db.Flatten(1); err != nil {
+						t.Logf("compaction: %v", err)
+					}
+				}
+			}
+		}
+	}()
+	drivers.Lock()
+	drivers.m[db] = func() { close(stop); <-done }
+	drivers.Unlock()
 	return db
+}
+
+// closeDB stops the compaction driver of a database from openDB and closes it.
+func closeDB(db *badger.DB) error {
+	drivers.Lock()
+	stop := drivers.m[db]
+	delete(drivers.m, db)
+	drivers.Unlock()
+	if stop != nil {
+		stop()
+	}
+	return db.Close()
+}
+
+var drivers = struct {
+	sync.Mutex
+	m map[*badger.DB]func()
+}{m: map[*badger.DB]func(){}}
+
+func needsCompaction(db *badger.DB) bool {
+	for _, l := range db.Levels() {
+		if (l.Level == 0 && l.NumTables >= L0Compact) || (l.Level > 0 && l.Score > 1) {
+			return true
+		}
+	}
+	return false
 }
 
 type fixture struct {
@@ -111,7 +142,7 @@ func (f *fixture) close() {
 		f.store = nil
 	}
 	if f.db != nil {
-		f.db.Close()
+		closeDB(f.db)
 		f.db = nil
 	}
 }

@@ -189,10 +189,7 @@ func (s *Store) prepare(ctx context.Context, raw []byte) (it *item, done bool) {
 		it.res.Err = err
 		return it, true
 	}
-	if it.raw, err = rec.Encode(); err != nil { // a copy: raw is the caller's
-		it.res.Err = err
-		return it, true
-	}
+	it.raw = rec.Raw() // Decode's own copy: raw is the caller's
 	return it, false
 }
 

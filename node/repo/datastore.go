@@ -7,9 +7,9 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
-	"github.com/dgraph-io/badger/v4/options"
 
 	"github.com/agora-p2p/agora/node/config"
+	"github.com/agora-p2p/agora/registry"
 )
 
 // Datastore is the repo's badger database with its own compaction driver.
@@ -32,30 +32,16 @@ const (
 	valueLogGCEvery   = 10 * time.Minute
 	// l0Compact is the L0 table count that triggers compaction, well below
 	// the count at which badger stalls writes.
-	l0Compact = 3
+	l0Compact = registry.L0Compact
 )
 
-// OpenDatastore opens badger tuned for a home machine. Badger's defaults
-// target servers (64 MiB memtables, 256 MiB block cache, 4 compactors); an
-// Agora node holds megabytes, not terabytes, and must idle near zero CPU.
+// OpenDatastore opens badger tuned for a home machine (see
+// registry.BadgerOptions).
 func OpenDatastore(dir, profile string) (*Datastore, error) {
 	log := slog.Default().With("subsystem", "datastore")
-	opt := badger.DefaultOptions(dir).
-		WithLogger(badgerLogger{log}).
-		WithNumCompactors(0). // see Datastore
-		WithNumMemtables(2).
-		WithMemTableSize(8 << 20).
-		WithBaseTableSize(2 << 20).
-		WithBaseLevelSize(10 << 20).
-		WithNumLevelZeroTables(l0Compact).
-		WithNumLevelZeroTablesStall(12).
-		WithValueLogFileSize(64 << 20).
-		WithValueThreshold(1 << 10). // records are small: keep them in the LSM
-		WithBlockCacheSize(16 << 20).
-		WithIndexCacheSize(8 << 20).
-		WithCompression(options.ZSTD).
-		WithZSTDCompressionLevel(1).
-		WithMetricsEnabled(false)
+	// The tuning is the registry's, which writes most of the datastore; its
+	// tests and benchmarks run on the same options.
+	opt := registry.BadgerOptions(dir).WithLogger(badgerLogger{log})
 	if profile == config.ProfileLowPower {
 		opt = opt.WithMemTableSize(4 << 20).WithBlockCacheSize(4 << 20).WithIndexCacheSize(2 << 20)
 	}

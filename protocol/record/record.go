@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -148,6 +149,13 @@ func (r *Record) signingInput() ([]byte, error) {
 	return append([]byte(SigPrefix), b...), nil
 }
 
+// Raw returns the record's canonical encoding without copying it, for
+// callers that only read it (store it, send it). It is nil for a Record not
+// made by Sign or Decode; use Encode then. The caller must not modify it.
+func (r *Record) Raw() []byte {
+	return r.raw
+}
+
 // Encode returns the record's canonical encoding.
 func (r *Record) Encode() ([]byte, error) {
 	if r.raw != nil {
@@ -272,22 +280,53 @@ func encodingError(err error) error {
 
 // Verify checks the signature against the public key inlined in Author.
 func (r *Record) Verify() error {
-	pk, err := AuthorKey(r.Author)
-	if err != nil {
+	if _, err := AuthorKey(r.Author); err != nil {
 		return err
 	}
 	if len(r.Sig) != SigSize {
 		return fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(r.Sig), SigSize)
 	}
-	msg, err := r.signingInput()
-	if err != nil {
-		return err
+	msg, ok := cutSig(r.raw, r.Sig)
+	if !ok {
+		var err error
+		if msg, err = r.signingInput(); err != nil {
+			return err
+		}
 	}
-	ok, err := pk.Verify(msg, r.Sig)
-	if err != nil || !ok {
+	// AuthorKey checked that Author is the Ed25519 prefix and 32 bytes of key.
+	pub := ed25519.PublicKey([]byte(r.Author[len(ed25519IDPrefix):]))
+	if !ed25519.Verify(pub, msg, r.Sig) {
 		return fmt.Errorf("%w: author %s", ErrBadSignature, r.Author)
 	}
 	return nil
+}
+
+// sigEntryHead is the start of the "sig" entry of an envelope: the text key
+// "sig" and the header of a 64-byte byte string.
+var sigEntryHead = []byte{0x63, 's', 'i', 'g', 0x58, SigSize}
+
+// vEntry is the "v" entry of an envelope of this Version.
+var vEntry = []byte{0x61, 'v', Version}
+
+// cutSig returns the signing input of the canonical envelope raw, as
+// Decode accepted it, without encoding it again: SigPrefix, then raw without
+// its "sig" entry and with one entry fewer in the map header. In canonical
+// (length-first) key order "sig" comes right after "v", the only shorter
+// key, so the entry is found without parsing. ok is false if raw is not laid
+// out so (say, a Record not made by Decode or Sign); the caller then encodes
+// the input afresh.
+func cutSig(raw, sig []byte) (msg []byte, ok bool) {
+	const at = 1 + 3 // map header, "v" entry
+	end := at + len(sigEntryHead) + SigSize
+	if len(raw) < end || raw[0] < 0xa2 || raw[0] > 0xb7 || !bytes.Equal(raw[1:at], vEntry) ||
+		!bytes.Equal(raw[at:at+len(sigEntryHead)], sigEntryHead) || !bytes.Equal(raw[at+len(sigEntryHead):end], sig) {
+		return nil, false
+	}
+	msg = make([]byte, 0, len(SigPrefix)+len(raw)-(end-at))
+	msg = append(msg, SigPrefix...)
+	msg = append(msg, raw[0]-1) // a map of 2 to 23 entries: the count is in the header byte
+	msg = append(msg, raw[1:at]...)
+	return append(msg, raw[end:]...), true
 }
 
 // CheckClock rejects a record created more than MaxClockSkew after now, or

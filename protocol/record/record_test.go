@@ -163,7 +163,48 @@ func TestRoundTripEveryKind(t *testing.T) {
 			if p := o.CID().Prefix(); p.Version != 1 || p.Codec != cid.DagCBOR || p.MhType != mh.SHA2_256 {
 				t.Fatalf("CID prefix = %+v", p)
 			}
+			// Verify cuts the signing input out of the received bytes; it
+			// must be exactly what Sign signed.
+			input, err := o.signingInput()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cut, ok := cutSig(o.raw, o.Sig)
+			if !ok || !bytes.Equal(cut, input) {
+				t.Fatalf("cutSig = %x, %v; want %x", cut, ok, input)
+			}
+			if !bytes.Equal(o.Raw(), b) {
+				t.Fatal("Raw is not the encoding")
+			}
 		})
+	}
+}
+
+// cutSig declines anything not laid out as a canonical envelope, and Verify
+// then falls back to encoding the signing input.
+func TestCutSigDeclines(t *testing.T) {
+	r := goldenRecord(t)
+	raw := r.Raw()
+	if _, ok := cutSig(raw, r.Sig); !ok {
+		t.Fatal("cutSig declined the golden record")
+	}
+	other := bytes.Clone(r.Sig)
+	other[0] ^= 1
+	for name, c := range map[string]struct{ raw, sig []byte }{
+		"other sig":    {raw, other},
+		"short":        {raw[:40], r.Sig},
+		"empty":        {nil, r.Sig},
+		"not a map":    {append([]byte{0x80}, raw[1:]...), r.Sig},
+		"other v":      {append([]byte{raw[0], 0x61, 'v', 2}, raw[4:]...), r.Sig},
+		"sig not next": {append(append([]byte{}, raw[:4]...), raw[5:]...), r.Sig},
+	} {
+		if _, ok := cutSig(c.raw, c.sig); ok {
+			t.Errorf("%s: cutSig accepted", name)
+		}
+	}
+	lit := &Record{V: r.V, Kind: r.Kind, Community: r.Community, Author: r.Author, Created: r.Created, Body: r.Body, Sig: r.Sig}
+	if err := lit.Verify(); err != nil {
+		t.Fatalf("Verify of a literal record (no raw) = %v", err)
 	}
 }
 
