@@ -167,8 +167,8 @@ func (s *Service) Stats() Stats {
 }
 
 // invalidate drops a community's snapshot after a new record; the next
-// session rebuilds it. (A notification may be dropped under load; snapshots
-// are then stale until the next record, which costs only a re-fetch.)
+// session rebuilds it. (A notification may be dropped under load, or come
+// while the snapshot is being built; snapshot checks the count too.)
 func (s *Service) invalidate(c cid.Cid) {
 	s.mu.Lock()
 	delete(s.snaps, c)
@@ -176,12 +176,13 @@ func (s *Service) invalidate(c cid.Cid) {
 }
 
 // snapshot returns the community's reconciliation vector, built from the
-// registry's (created, CID) index when missing.
+// registry's (created, CID) index when missing or stale. Records are never
+// removed, so one that holds as many items as the store is current.
 func (s *Service) snapshot(c cid.Cid) (*recon.Vector, error) {
 	s.mu.Lock()
 	v := s.snaps[c]
 	s.mu.Unlock()
-	if v != nil {
+	if v != nil && v.Len() == s.store.Count(c) {
 		return v, nil
 	}
 	items, err := s.store.ReconItems(c)

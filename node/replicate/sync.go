@@ -38,6 +38,9 @@ func (s *Service) SyncWith(ctx context.Context, p peer.ID, c cid.Cid) (res Resul
 	if d, ok := ctx.Deadline(); ok {
 		st.SetDeadline(d)
 	}
+	// Close cancels ctx: a peer that stops answering must not hold it up
+	// until the deadline (nor forever, on a transport without deadlines).
+	defer context.AfterFunc(ctx, func() { st.Reset() })()
 	sio := &streamIO{Stream: st}
 	defer func() {
 		res.BytesSent, res.BytesRecv = sio.sent, sio.recv
@@ -324,6 +327,13 @@ func (s *Service) respond(w io.Writer, br *bufio.Reader, p peer.ID) error {
 	in := first
 	for {
 		out, _, _, done, err := sess.Reconcile(in)
+		if errors.Is(err, recon.ErrTooManyRounds) {
+			// Not the peer's fault: the Error frame tells it to start a new
+			// sync, so close the stream rather than reset it, which would
+			// discard the frame.
+			s.sessionErr(w, err)
+			return nil
+		}
 		if err != nil {
 			return s.sessionErr(w, err)
 		}
