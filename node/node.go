@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -51,6 +52,7 @@ type Node struct {
 	APIAddr net.Addr
 
 	log     *slog.Logger
+	comms   atomic.Pointer[communities.Service] // n.Comms, for early readers
 	started time.Time
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -84,7 +86,8 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		return nil, err
 	}
 	if n.Store, err = registry.Open(n.DB.DB, registry.Options{
-		Member: func(c cid.Cid) bool { return n.Comms != nil && n.Comms.IsMember(c) },
+		// Gossip validators may ask before Start has assigned n.Comms.
+		Member: func(c cid.Cid) bool { cs := n.comms.Load(); return cs != nil && cs.IsMember(c) },
 		Logger: log.With("subsystem", "registry"),
 	}); err != nil {
 		return nil, err
@@ -121,6 +124,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	}); err != nil {
 		return nil, err
 	}
+	n.comms.Store(n.Comms)
 	n.Repl.Attach(n.Comms)
 	n.Repl.Start()
 	if err := n.followPeers(runCtx); err != nil {

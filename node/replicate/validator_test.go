@@ -2,7 +2,6 @@ package replicate
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -134,7 +133,7 @@ func randomPeer(t testing.TB) peer.ID {
 	t.Helper()
 	id, err := peer.IDFromPrivateKey(newKey(t))
 	if err != nil {
-		t.Fatal(fmt.Errorf("peer ID: %w", err))
+		t.Fatal(err)
 	}
 	return id
 }
