@@ -25,6 +25,9 @@ type Datastore struct {
 	stop chan struct{}
 	done sync.WaitGroup
 	once sync.Once
+	// compacting serialises Compact: badger's Flatten stops and restarts
+	// its (here absent) compactors unguarded, so two at once race.
+	compacting sync.Mutex
 }
 
 const (
@@ -67,6 +70,8 @@ func (d *Datastore) NeedsCompaction() bool {
 
 // Compact brings the LSM back in shape if it needs it.
 func (d *Datastore) Compact() error {
+	d.compacting.Lock()
+	defer d.compacting.Unlock()
 	if !d.NeedsCompaction() {
 		return nil
 	}
