@@ -162,6 +162,7 @@ func (s *Service) catchUp(ctx context.Context, w io.Writer, br *bufio.Reader, p 
 		return res, fmt.Errorf("send: %w", err)
 	}
 	var retry [][]byte
+	var last recon.Item
 	for more := true; more; {
 		in, err := wire.ReadFrame(br, wire.MaxRecordsFrame)
 		if err != nil {
@@ -170,6 +171,19 @@ func (s *Service) catchUp(ctx context.Context, w io.Writer, br *bufio.Reader, p 
 		recs, ok := in.(*wire.Records)
 		if !ok {
 			return res, s.unexpected(in)
+		}
+		// The stream comes in strictly increasing (created, ID) order, which
+		// also rules out a record sent twice.
+		for _, raw := range recs.Records {
+			rec, err := record.Decode(raw)
+			if err != nil {
+				continue // ingest classifies it
+			}
+			it := recon.ItemOf(rec)
+			if last.ID != nil && !last.Less(it) {
+				return res, fault("catch-up records out of order or repeated")
+			}
+			last = it
 		}
 		res.Need += len(recs.Records)
 		r, err := s.ingest(ctx, c, recs.Records)
@@ -285,10 +299,19 @@ func (s *Service) serve(st network.Stream) {
 	res.BytesSent, res.BytesRecv = sio.sent, sio.recv
 	s.account(res, false)
 	if err != nil {
+		s.log.Debug("sync session with peer ended", "peer", p, "err", err)
 		if errors.Is(err, errPeerFault) {
 			s.pen.Fault(p, err.Error())
+			// Say why before closing, as §8.9 asks; the reason is bounded.
+			reason := err.Error()
+			if len(reason) > wire.MaxReasonLength {
+				reason = reason[:wire.MaxReasonLength]
+			}
+			if wire.WriteFrame(sio, &wire.Error{Code: wire.CodeBadFrame, Reason: reason}) == nil {
+				st.Close()
+				return
+			}
 		}
-		s.log.Debug("sync session with peer ended", "peer", p, "err", err)
 		st.Reset()
 		return
 	}
