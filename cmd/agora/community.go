@@ -22,12 +22,11 @@ func newCommunityCmd(g *globals) *cobra.Command {
 		Short: "Create a community with this node as its founder",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			res, err := c.CreateCommunity(ctx, api.CreateCommunityRequest{Name: args[0], Description: desc})
 			if err != nil {
 				return err
@@ -49,12 +48,11 @@ func newCommunityCmd(g *globals) *cobra.Command {
 		Short: "Print an invite with this node's current addresses",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			id := ""
 			if len(args) == 1 {
 				id = args[0]
@@ -88,12 +86,11 @@ func newCommunityCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			res, err := c.JoinCommunity(ctx, text)
 			if err != nil {
 				return err
@@ -111,12 +108,11 @@ func newCommunityCmd(g *globals) *cobra.Command {
 		Short: "Leave a community",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			if err := c.LeaveCommunity(ctx, args[0]); err != nil {
 				return err
 			}
@@ -134,12 +130,11 @@ func newCommunityCmd(g *globals) *cobra.Command {
 		Short:   "List the communities this node is in",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			cs, err := c.Communities(ctx)
 			if err != nil {
 				return err
@@ -161,12 +156,11 @@ func newCommunityCmd(g *globals) *cobra.Command {
 		Short: "Show a community: founders and members",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			d, err := c.Community(ctx, args[0])
 			if err != nil {
 				return err

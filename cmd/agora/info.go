@@ -16,12 +16,11 @@ func newIDCmd(g *globals) *cobra.Command {
 		Short: "Show this node's peer ID and addresses",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			id, err := c.Identity(ctx)
 			if err != nil {
 				return err
@@ -49,12 +48,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Short: "Show the node's reachability, peers and communities",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			st, err := c.Status(ctx)
 			if err != nil {
 				return err
@@ -82,12 +80,11 @@ func newPeersCmd(g *globals) *cobra.Command {
 		Short: "List connected peers, with path (direct or relayed) and latency",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			ps, err := c.Peers(ctx)
 			if err != nil {
 				return err
@@ -119,12 +116,11 @@ func newNetcheckCmd(g *globals) *cobra.Command {
 		Short: "Explain how reachable this node is and what to do about it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			nc, err := c.Netcheck(ctx)
 			if err != nil {
 				return err

@@ -40,8 +40,14 @@ func (g *globals) client() (*client.Client, error) {
 	return client.New(base, strings.TrimSpace(string(tok))), nil
 }
 
-func cmdContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(cmd.Context(), 60*time.Second)
+// connect returns the daemon's client and a bounded context for one
+// command; call done when the command ends.
+func (g *globals) connect(cmd *cobra.Command) (ctx context.Context, c *client.Client, done context.CancelFunc, err error) {
+	if c, err = g.client(); err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, done = context.WithTimeout(cmd.Context(), 60*time.Second)
+	return ctx, c, done, nil
 }
 
 func printJSON(w io.Writer, v any) error {

@@ -90,12 +90,11 @@ func newRevokeCmd(g *globals) *cobra.Command {
 }
 
 func publish(cmd *cobra.Command, g *globals, community, kind string, b map[string]any) error {
-	c, err := g.client()
+	ctx, c, done, err := g.connect(cmd)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := cmdContext(cmd)
-	defer cancel()
+	defer done()
 	res, err := c.Publish(ctx, api.PublishRequest{Community: community, Kind: kind, Body: b})
 	if err != nil {
 		return err
@@ -114,12 +113,11 @@ func newRecordsCmd(g *globals) *cobra.Command {
 		Short: "List records of a community, newest first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			recs, err := c.Records(ctx, q)
 			if err != nil {
 				return err
@@ -170,12 +168,11 @@ func newRecordCmd(g *globals) *cobra.Command {
 		Short: "Show one record, verified",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client()
+			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
-			ctx, cancel := cmdContext(cmd)
-			defer cancel()
+			defer done()
 			r, err := c.Record(ctx, args[0])
 			if err != nil {
 				return err
