@@ -72,11 +72,13 @@ func (d *Datastore) NeedsCompaction() bool {
 func (d *Datastore) Compact() error {
 	d.compacting.Lock()
 	defer d.compacting.Unlock()
-	if !d.NeedsCompaction() {
-		return nil
-	}
-	if err := d.DB.Flatten(1); err != nil {
-		return fmt.Errorf("compact datastore: %w", err)
+	// Memtables still being flushed land in L0 while Flatten runs, so go
+	// again while that leaves the LSM out of shape (at most a few passes:
+	// badger holds only NumMemtables of them).
+	for pass := 0; pass < 4 && d.NeedsCompaction(); pass++ {
+		if err := d.DB.Flatten(1); err != nil {
+			return fmt.Errorf("compact datastore: %w", err)
+		}
 	}
 	return nil
 }
