@@ -1,0 +1,67 @@
+package task
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/agora-p2p/agora/protocol/canon"
+)
+
+func canonMarshal(v any) ([]byte, error) { return canon.Marshal(v) }
+
+func FuzzDecode(f *testing.F) {
+	for _, fr := range frames(f) {
+		b, err := Encode(fr)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fr, err := Decode(b)
+		if err != nil {
+			return
+		}
+		again, err := Encode(fr)
+		if err != nil {
+			t.Fatalf("decoded frame does not encode: %v", err)
+		}
+		if !bytes.Equal(again, b) {
+			t.Fatal("a frame decoded from a non-canonical encoding")
+		}
+	})
+}
+
+func FuzzRead(f *testing.F) {
+	var buf bytes.Buffer
+	for _, fr := range frames(f) {
+		_ = Write(&buf, fr)
+	}
+	f.Add(buf.Bytes())
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r := bytes.NewReader(b)
+		for range 20 {
+			if _, err := Read(r, MaxFrame); err != nil {
+				return
+			}
+		}
+	})
+}
+
+func FuzzDecodeReceipt(f *testing.F) {
+	r, k := sampleReceipt(f)
+	raw, err := r.Sign(k)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(raw)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := DecodeReceipt(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(r.Raw(), b) {
+			t.Fatal("receipt raw differs from its input")
+		}
+	})
+}
