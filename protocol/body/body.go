@@ -45,6 +45,8 @@ func decode(kind record.Kind, raw []byte, created int64) (Body, error) {
 		b, err = decodeAttestation(raw, created)
 	case record.KindRevocation:
 		b, err = decodeRevocation(raw, created)
+	case record.KindAdvert:
+		b, err = decodeAdvert(raw, created)
 	default:
 		return nil, unsupported(kind)
 	}

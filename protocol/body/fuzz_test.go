@@ -20,6 +20,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(uint8(4), mustMarshal(f, Revocation{Target: recordID(f, "t"), Reason: "r"}))
 	f.Add(uint8(4), mustMarshal(f, map[string]any{"target": []byte{1}}))
 	f.Add(uint8(2), []byte{0xa0})
+	f.Add(uint8(1), mustMarshal(f, validAdvert()))
 	f.Add(uint8(3), []byte{0xa1, 0x61, 'x', 0x01})
 	kinds := append(record.Kinds(), "bogus")
 	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
