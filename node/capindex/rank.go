@@ -1,0 +1,61 @@
+package capindex
+
+import (
+	"math"
+	"slices"
+)
+
+// Score is a provider's rank score, higher first: the product of
+//
+//   - its success rate (Laplace-smoothed, so an untried provider has 0.5),
+//   - a latency factor 1 / (1 + latency/250 ms), 0.8 when no latency has
+//     been observed (between a fast and a slow one),
+//   - a load factor 1 - 0.75·load (a fully loaded provider keeps a quarter
+//     of its score: it may still answer, but later),
+//   - ×1.25 when its agent is certified.
+//
+// Trust joins the product when reputation exists (issue 6).
+func Score(p Provider) float64 {
+	lat := 0.8
+	if p.Stats.LatencyMS > 0 {
+		lat = 1 / (1 + p.Stats.LatencyMS/250)
+	}
+	load := 1 - 0.75*math.Min(math.Max(p.Load, 0), 1)
+	s := p.Stats.SuccessRate() * lat * load
+	if p.Certified {
+		s *= 1.25
+	}
+	return s
+}
+
+// Rank orders providers by Score, best first; ties go to the lower load,
+// then the lower peer ID, then agent name, so the order is deterministic.
+// It returns a new slice.
+func Rank(ps []Provider) []Provider {
+	out := slices.Clone(ps)
+	slices.SortStableFunc(out, func(a, b Provider) int {
+		sa, sb := Score(a), Score(b)
+		switch {
+		case sa > sb:
+			return -1
+		case sa < sb:
+			return 1
+		case a.Load != b.Load:
+			if a.Load < b.Load {
+				return -1
+			}
+			return 1
+		case a.Peer != b.Peer:
+			if a.Peer < b.Peer {
+				return -1
+			}
+			return 1
+		case a.Agent < b.Agent:
+			return -1
+		case a.Agent > b.Agent:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
