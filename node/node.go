@@ -25,12 +25,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/agora-p2p/agora/node/agents"
 	"github.com/agora-p2p/agora/node/api"
+	"github.com/agora-p2p/agora/node/capindex"
 	"github.com/agora-p2p/agora/node/communities"
 	"github.com/agora-p2p/agora/node/events"
 	"github.com/agora-p2p/agora/node/p2p"
 	"github.com/agora-p2p/agora/node/replicate"
 	"github.com/agora-p2p/agora/node/repo"
+	"github.com/agora-p2p/agora/node/tasks"
 	"github.com/agora-p2p/agora/registry"
 )
 
@@ -48,6 +51,12 @@ type Node struct {
 	Repl  *replicate.Service
 	Hub   *events.Hub
 	API   *api.Server
+	// Agents, Index, Advertiser and Tasks are the node's work: its
+	// agents, who offers what, its adverts, and delegation.
+	Agents     *agents.Manager
+	Index      *capindex.Index
+	Advertiser *capindex.Advertiser
+	Tasks      *tasks.Service
 	// APIAddr is where the local API listens.
 	APIAddr net.Addr
 
@@ -114,7 +123,8 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	}
 	if n.Comms, err = communities.New(runCtx, communities.Config{
 		Host: n.Host, PubSub: n.PS, DB: n.DB.DB, Key: r.Key, Publisher: n.Hub, Replicator: n.Repl,
-		Logger: log.With("subsystem", "communities"),
+		Adverts: advertSink{n},
+		Logger:  log.With("subsystem", "communities"),
 		Connect: func(ctx context.Context, ai peer.AddrInfo) {
 			n.Host.Book().Remember(ai)
 			if err := n.Host.Connect(ctx, ai); err != nil {
@@ -131,9 +141,12 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		return nil, err
 	}
 	n.followRecords(runCtx)
+	if err := n.startWork(runCtx); err != nil {
+		return nil, err
+	}
 
 	if n.API, err = api.NewServer(api.ServerConfig{
-		Backend: n, Hub: n.Hub, Token: r.Token, Gatherer: reg,
+		Backend: n, Work: workAPI{n}, Hub: n.Hub, Token: r.Token, Gatherer: reg,
 		MetricsNoAuth: r.Config.API.MetricsNoAuth, Logger: log.With("subsystem", "api"),
 	}); err != nil {
 		return nil, err
@@ -238,6 +251,12 @@ func (n *Node) Close() error {
 			n.log.Warn("the local API did not drain in time; its connections were closed", "err", err)
 		}
 		cancel()
+	}
+	if n.Tasks != nil {
+		n.Tasks.Close()
+	}
+	if n.Agents != nil {
+		errs = append(errs, n.Agents.Close())
 	}
 	if n.Repl != nil {
 		n.Repl.Close()

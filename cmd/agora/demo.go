@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -145,7 +146,35 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) (err error) {
 		say("   %-5s sees %d peers: %v; %q has %d members", d.name, st.Peers, names, st.Communities[0].Name, st.Communities[0].Members)
 	}
 
-	say("\n6. bob audits carol's node and publishes a signed attestation; the registry replicates it to every member.")
+	say("\n6. Every node advertises the skills of its agents (a fresh node has three built-in ones) on the community's adverts topic.")
+	bobID := bob.n.Host.ID().String()
+	if err := waitDemo(ctx, []*demoNode{alice}, func(d *demoNode) (bool, error) {
+		offers, err := d.c.Skills(ctx, "", "text.stats")
+		return err == nil && len(offers) == 1 && len(offers[0].Providers) == 3, nil
+	}); err != nil {
+		return fmt.Errorf("the adverts did not reach alice: %w", err)
+	}
+	offers, err := alice.c.Skills(ctx, "", "")
+	if err != nil {
+		return err
+	}
+	for _, o := range offers {
+		say("   alice sees %-10s offered by %d members: %s", o.Skill, len(o.Providers), clipText(o.Description, 60))
+	}
+
+	say("\n7. alice delegates text.stats to bob's node over /agora/task/1.0.0; bob's agent runs it and signs a receipt.")
+	t, err := alice.c.SubmitTask(ctx, api.TaskRequest{Skill: "text.stats", Peer: bobID, Wait: true, TimeoutMS: 30000,
+		Input: json.RawMessage(`{"text":"Sow the beans in April.\nWater them weekly."}`)})
+	if err != nil {
+		return fmt.Errorf("alice cannot delegate: %w", err)
+	}
+	if t.Status != "completed" || t.Receipt == nil {
+		return fmt.Errorf("the delegated task ended %s: %s", t.Status, t.Error)
+	}
+	say("   task %s %s on %s (agent %s) in %d ms: %s", t.ID, t.Status, shortID(t.Executor), t.Agent, t.DurationMS, t.Output)
+	say("   receipt %s: signed by the executor, verified by alice (input and output hashes match)", t.Receipt.CID)
+
+	say("\n8. bob audits carol's node and publishes a signed attestation; the registry replicates it to every member.")
 	carolID := carol.n.Host.ID().String()
 	pub, err := bob.c.Publish(ctx, api.PublishRequest{Kind: "attestation", Body: map[string]any{
 		"subject":   map[string]any{"type": "peer", "id": carolID},
@@ -169,7 +198,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) (err error) {
 		say("   %-5s holds it: verdict %v on peer %s, signature verified=%v", d.name, r.Body["verdict"], shortID(carolID), r.Verified)
 	}
 
-	say("\n7. alice publishes 20 more attestations while carol is offline; when carol comes back she catches up by sync.")
+	say("\n9. alice publishes 20 more attestations while carol is offline; when carol comes back she catches up by sync.")
 	carolRepo := carol.n.Repo.Dir
 	carol.n.Close()
 	carol.n.Repo.Close()
@@ -198,8 +227,8 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) (err error) {
 	}
 	say("   carol restarted with no invite, reconnected to the peers she remembered, and now holds all 21 records.")
 
-	say("\nThe community is up and shares a signed registry. Next in Agora's story, each as it is built:")
-	say("advertising skills, delegating tasks, feedback and reputation, certification, and governance by vote.")
+	say("\nThe community is up, shares skills and a signed registry. Next in Agora's story, each as it is built:")
+	say("feedback and reputation, certification, and governance by vote.")
 	return nil
 }
 

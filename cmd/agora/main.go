@@ -52,6 +52,7 @@ func newRoot() *cobra.Command {
 		newIDCmd(g), newStatusCmd(g), newPeersCmd(g), newNetcheckCmd(g),
 		newCommunityCmd(g), newConfigCmd(g), newDemoCmd(g), newVersionCmd(g),
 		newAttestCmd(g), newRevokeCmd(g), newRecordsCmd(g), newRecordCmd(g),
+		newAgentsCmd(g), newSkillsCmd(g), newAskCmd(g), newTasksCmd(g), newTaskCmd(g), newCancelCmd(g),
 	)
 	return root
 }

@@ -25,9 +25,9 @@ func (g *globals) repoDir() string {
 
 // client connects to the daemon of the repo (or to --api with the repo's
 // token).
-func (g *globals) client() (*client.Client, error) {
+func (g *globals) client(opts ...client.Option) (*client.Client, error) {
 	if g.api == "" {
-		return client.FromRepo(g.repoDir())
+		return client.FromRepo(g.repoDir(), opts...)
 	}
 	tok, err := os.ReadFile(g.repoDir() + "/" + repo.TokenFile)
 	if err != nil {
@@ -37,7 +37,7 @@ func (g *globals) client() (*client.Client, error) {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
-	return client.New(base, strings.TrimSpace(string(tok))), nil
+	return client.New(base, strings.TrimSpace(string(tok)), opts...), nil
 }
 
 // connect returns the daemon's client and a bounded context for one

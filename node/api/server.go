@@ -46,7 +46,9 @@ type EventSource interface {
 // required.
 type ServerConfig struct {
 	Backend Backend
-	Hub     EventSource
+	// Work serves agents, skills and tasks (optional: 503 without it).
+	Work Work
+	Hub  EventSource
 	// Token is the bearer token (the content of repo/api.token).
 	Token string
 	// Gatherer serves /metrics, e.g. a registry that includes libp2p's.
@@ -66,6 +68,7 @@ type ServerConfig struct {
 // stop it with Shutdown.
 type Server struct {
 	backend       Backend
+	work          Work
 	hub           EventSource
 	token         string
 	metricsNoAuth bool
@@ -98,6 +101,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{
 		backend:       cfg.Backend,
+		work:          cfg.Work,
 		hub:           cfg.Hub,
 		token:         cfg.Token,
 		metricsNoAuth: cfg.MetricsNoAuth,
@@ -129,6 +133,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	m.HandleFunc("POST /api/v1/records", s.publish)
 	m.HandleFunc("GET /api/v1/records", s.records)
 	m.HandleFunc("GET /api/v1/records/{cid}", s.record)
+	s.routeWork(m)
 	m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,

@@ -1,6 +1,9 @@
 package api
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+)
 
 // The JSON shapes of the local HTTP API (/api/v1). They are the stable
 // --json output of the CLI too, so fields are only ever added.
@@ -173,4 +176,139 @@ type Backend interface {
 	Publish(ctx context.Context, req PublishRequest) (Published, error)
 	Records(ctx context.Context, q RecordQuery) ([]RecordView, error)
 	Record(ctx context.Context, cid string) (RecordView, error)
+}
+
+// TaskRequest is the body of POST /api/v1/tasks: run a skill, here or on a
+// member's node.
+type TaskRequest struct {
+	Skill     string          `json:"skill"`
+	Input     json.RawMessage `json:"input"`
+	Community string          `json:"community,omitempty"` // default: the only community, when one
+	Peer      string          `json:"peer,omitempty"`      // only this provider (may be this node)
+	Remote    bool            `json:"remote,omitempty"`    // never run on this node
+	TimeoutMS int64           `json:"timeout_ms,omitempty"`
+	// Wait makes the call return when the task has ended (or the timeout
+	// passed) instead of as soon as it is submitted.
+	Wait bool `json:"wait,omitempty"`
+}
+
+// Task is one task as the API shows it: GET /api/v1/tasks/{id}, the list
+// (without events), POST /api/v1/tasks, and "task.updated" events.
+type Task struct {
+	ID        string `json:"task_id"`
+	Status    string `json:"status"` // submitted | working | completed | failed | canceled | rejected
+	Role      string `json:"role"`   // requester | executor
+	Skill     string `json:"skill"`
+	Community string `json:"community"`
+	// Executor is the peer that ran (or is running) the task; Agent its
+	// agent; Requester the peer that asked.
+	Executor   string          `json:"executor,omitempty"`
+	Agent      string          `json:"agent,omitempty"`
+	Requester  string          `json:"requester,omitempty"`
+	Input      json.RawMessage `json:"input,omitempty"`
+	Output     json.RawMessage `json:"output,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Code       string          `json:"code,omitempty"`
+	Receipt    *Receipt        `json:"receipt,omitempty"`
+	Created    int64           `json:"created"` // unix ms
+	Updated    int64           `json:"updated"` // unix ms
+	DurationMS int64           `json:"duration_ms"`
+	Attempts   int             `json:"attempts"`
+	Parent     string          `json:"parent,omitempty"`
+	Ancestry   []string        `json:"ancestry,omitempty"`
+	Events     []TaskEvent     `json:"events,omitempty"`
+}
+
+// TaskEvent is one entry of a task's timeline.
+type TaskEvent struct {
+	Seq     int    `json:"seq"`
+	Time    int64  `json:"time"` // unix ms
+	Type    string `json:"type"` // submitted | attempt | accepted | rejected | progress | retry | completed | failed | canceled
+	Peer    string `json:"peer,omitempty"`
+	Agent   string `json:"agent,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+	Percent int    `json:"percent,omitempty"`
+}
+
+// Receipt is an executor-signed receipt, decoded and verified.
+type Receipt struct {
+	CID        string `json:"cid"`
+	Task       string `json:"task_id"`
+	Community  string `json:"community"`
+	Requester  string `json:"requester"`
+	Executor   string `json:"executor"`
+	Agent      string `json:"agent"`
+	Skill      string `json:"skill"`
+	InputHash  string `json:"input_hash"`  // base58 multihash
+	OutputHash string `json:"output_hash"` // base58 multihash, empty on failure
+	Status     string `json:"status"`
+	Started    int64  `json:"started"`
+	Ended      int64  `json:"ended"`
+	Verified   bool   `json:"verified"`
+	// Raw is the signed receipt, base64: what feedback records carry.
+	Raw string `json:"raw"`
+}
+
+// Agent is one entry of GET /api/v1/agents.
+type Agent struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Version     string   `json:"version"`
+	Backend     string   `json:"backend"`
+	Enabled     bool     `json:"enabled"`
+	Shared      bool     `json:"shared"`
+	Communities []string `json:"communities,omitempty"` // shared only in these; empty = all
+	Skills      []Skill  `json:"skills"`
+	Error       string   `json:"error,omitempty"` // why the agent does not run
+	Path        string   `json:"path"`
+}
+
+// Skill is a skill of a local agent.
+type Skill struct {
+	ID           string          `json:"id"`
+	Description  string          `json:"description"`
+	Tags         []string        `json:"tags,omitempty"`
+	InputSchema  json.RawMessage `json:"input_schema"`
+	OutputSchema json.RawMessage `json:"output_schema"`
+}
+
+// AddAgentRequest is the body of POST /api/v1/agents: the agent file's
+// TOML text.
+type AddAgentRequest struct {
+	TOML    string `json:"toml"`
+	Replace bool   `json:"replace,omitempty"`
+}
+
+// SkillOffer is one entry of GET /api/v1/skills: a skill and who offers it
+// in the node's communities, best provider first.
+type SkillOffer struct {
+	Skill       string     `json:"skill"`
+	Description string     `json:"description"`
+	Providers   []Provider `json:"providers"`
+}
+
+// Provider is one member offering a skill.
+type Provider struct {
+	PeerID      string  `json:"peer_id"`
+	Agent       string  `json:"agent"`
+	LatencyMS   float64 `json:"latency_ms"`
+	SuccessRate float64 `json:"success_rate"`
+	Load        float64 `json:"load"`
+	Self        bool    `json:"self,omitempty"`
+}
+
+// Work is the node's agents, skills and tasks as the API sees them. It is
+// optional in ServerConfig (the routes answer 503 without it). Methods are
+// called concurrently.
+type Work interface {
+	Agents(ctx context.Context) []Agent
+	AddAgent(ctx context.Context, req AddAgentRequest) (Agent, error)
+	RemoveAgent(ctx context.Context, name string) error
+	EnableAgent(ctx context.Context, name string, enable bool) (Agent, error)
+	Skills(ctx context.Context, community, skill string) ([]SkillOffer, error)
+	SubmitTask(ctx context.Context, req TaskRequest) (Task, error)
+	Tasks(ctx context.Context, limit int) ([]Task, error)
+	Task(ctx context.Context, id string) (Task, error)
+	CancelTask(ctx context.Context, id string) (Task, error)
 }

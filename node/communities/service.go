@@ -66,6 +66,19 @@ type Replicator interface {
 	MemberJoined(community cid.Cid, p peer.ID)
 }
 
+// Adverts is the capability index's side of the adverts topics.
+// Implementations must be safe for concurrent use and must not block.
+type Adverts interface {
+	// ReceiveAdvert takes an advert record, already verified, that arrived
+	// on the community's adverts topic. It reports an error for a body the
+	// sender is at fault for, and whether the advert is news (to relay).
+	ReceiveAdvert(community cid.Cid, rec *record.Record) (bool, error)
+	// MemberJoined is told when a peer joins a community's topics.
+	MemberJoined(community cid.Cid, p peer.ID)
+	// CommunitiesChanged is told when the node joins or leaves one.
+	CommunitiesChanged()
+}
+
 // Service owns the node's memberships. Safe for concurrent use.
 type Service struct {
 	h       host.Host
@@ -78,6 +91,7 @@ type Service struct {
 	ctx     context.Context
 	connect func(ctx context.Context, ai peer.AddrInfo) // dials and remembers a bootstrap peer
 	repl    Replicator
+	adv     Adverts
 
 	mu     sync.Mutex
 	joined map[cid.Cid]*Community
@@ -97,12 +111,15 @@ type Config struct {
 	// Replicator stores what arrives on the records topics (nil: validate
 	// only).
 	Replicator Replicator
+	// Adverts takes what arrives on the adverts topics (nil: validate
+	// only).
+	Adverts Adverts
 }
 
 // New loads the memberships from the datastore and rejoins their topics.
 func New(ctx context.Context, c Config) (*Service, error) {
 	s := &Service{h: c.Host, ps: c.PubSub, db: c.DB, key: c.Key, pub: c.Publisher, log: c.Logger,
-		now: c.Now, ctx: ctx, connect: c.Connect, repl: c.Replicator, joined: map[cid.Cid]*Community{}}
+		now: c.Now, ctx: ctx, connect: c.Connect, repl: c.Replicator, adv: c.Adverts, joined: map[cid.Cid]*Community{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -186,6 +203,9 @@ func (s *Service) activate(rec *record.Record, g community.Genesis, joined time.
 	s.mu.Lock()
 	s.joined[id] = c
 	s.mu.Unlock()
+	if s.adv != nil {
+		s.adv.CommunitiesChanged()
+	}
 	return nil
 }
 
@@ -232,8 +252,13 @@ func (s *Service) watchMembers(ctx context.Context, c *Community) {
 		typ := "community.member.joined"
 		if e.Type == pubsub.PeerLeave {
 			typ = "community.member.left"
-		} else if s.repl != nil {
-			s.repl.MemberJoined(c.ID, e.Peer)
+		} else {
+			if s.repl != nil {
+				s.repl.MemberJoined(c.ID, e.Peer)
+			}
+			if s.adv != nil {
+				s.adv.MemberJoined(c.ID, e.Peer)
+			}
 		}
 		s.pub.Publish(typ, map[string]string{"community": c.ID.String(), "peer_id": e.Peer.String()})
 	}
@@ -267,6 +292,15 @@ func (s *Service) validator(id cid.Cid, want record.Kind) pubsub.ValidatorEx {
 			return pubsub.ValidationReject
 		case ingest:
 			return s.repl.ValidateRecord(ctx, id, from, msg.Data)
+		case want == record.KindAdvert && s.adv != nil:
+			fresh, err := s.adv.ReceiveAdvert(id, rec)
+			switch {
+			case err != nil && record.IsSenderFault(err):
+				s.log.Debug("rejected an advert", "from", from, "author", rec.Author, "reason", record.Reason(err))
+				return pubsub.ValidationReject
+			case err != nil, !fresh:
+				return pubsub.ValidationIgnore
+			}
 		}
 		return pubsub.ValidationAccept
 	}
@@ -386,6 +420,9 @@ func (s *Service) deactivate(id cid.Cid) {
 	if c != nil {
 		s.close(c)
 	}
+	if s.adv != nil {
+		s.adv.CommunitiesChanged()
+	}
 }
 
 func (s *Service) store(rec *record.Record, joined time.Time) error {
@@ -435,6 +472,18 @@ func (s *Service) PublishRecord(ctx context.Context, community cid.Cid, raw []by
 	err := c.records.Publish(ctx, raw)
 	s.log.Debug("published record", "community", community, "peers", len(c.records.ListPeers()), "err", err)
 	return err
+}
+
+// PublishAdvert sends an encoded advert record on its community's adverts
+// topic.
+func (s *Service) PublishAdvert(ctx context.Context, community cid.Cid, raw []byte) error {
+	s.mu.Lock()
+	c := s.joined[community]
+	s.mu.Unlock()
+	if c == nil {
+		return fmt.Errorf("not a member of community %s", community)
+	}
+	return c.adverts.Publish(ctx, raw)
 }
 
 // Joined lists the IDs of the communities the node is in.

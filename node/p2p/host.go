@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/agora-p2p/agora/node/config"
+	"github.com/agora-p2p/agora/protocol/task"
 )
 
 // ProtocolPrefix namespaces Agora's DHT away from the public IPFS DHT.
@@ -108,6 +109,15 @@ func connMarks(c config.Config) (low, high int, err error) {
 func ResourceLimits(c config.Config) rcmgr.ConcreteLimitConfig {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
+	// Delegation gets its own stream budget: a requester may run many
+	// tasks at once on one executor, whose admission control answers
+	// "busy" long before the transport would reset a stream.
+	limits.AddProtocolLimit(task.ProtocolID,
+		rcmgr.BaseLimit{StreamsInbound: 1024, StreamsOutbound: 1024, Streams: 2048, Memory: 128 << 20},
+		rcmgr.BaseLimitIncrease{StreamsInbound: 256, StreamsOutbound: 256, Streams: 512, Memory: 32 << 20})
+	limits.AddProtocolPeerLimit(task.ProtocolID,
+		rcmgr.BaseLimit{StreamsInbound: 512, StreamsOutbound: 512, Streams: 1024, Memory: 64 << 20},
+		rcmgr.BaseLimitIncrease{StreamsInbound: 64, StreamsOutbound: 64, Streams: 128, Memory: 16 << 20})
 	_, _, mem := profileLimits(c)
 	if mem == 0 {
 		return limits.AutoScale()

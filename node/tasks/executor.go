@@ -1,0 +1,293 @@
+package tasks
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/agora-p2p/agora/node/agents"
+	"github.com/agora-p2p/agora/node/api"
+	"github.com/agora-p2p/agora/protocol/task"
+)
+
+// Executor limits.
+const (
+	// requestWait is how long a new stream may take to send its Request.
+	requestWait = 10 * time.Second
+	// maxTaskTime caps the deadline a requester may ask for.
+	maxTaskTime = time.Hour
+	// seenFor is how long a request ID is remembered against replays.
+	seenFor = 10 * time.Minute
+	// journalPayload is the largest input or output kept in the journal.
+	journalPayload = 64 << 10
+	// Heartbeat is how often an executor sends an empty Progress frame
+	// while a task runs and says nothing else, and Silence how long a
+	// requester waits for any frame before it takes the executor for gone
+	// (a killed peer on QUIC sends nothing; its connection would only time
+	// out much later).
+	Heartbeat = 2 * time.Second
+	Silence   = 4 * Heartbeat
+)
+
+// Rejection codes of the executor (besides the agents.Code* ones).
+const (
+	CodeNotMember   = "not-member"
+	CodeRateLimited = "rate-limited"
+	CodeLoop        = "loop"
+	CodeExpired     = "expired"
+	CodeDuplicate   = "duplicate"
+	CodeShutdown    = "shutting-down"
+)
+
+// serve runs one task a peer sent on a stream.
+func (s *Service) serve(st network.Stream) {
+	if s.ctx.Err() != nil {
+		_ = st.Reset()
+		return
+	}
+	s.wg.Add(1)
+	defer s.wg.Done()
+	from := st.Conn().RemotePeer()
+	_ = st.SetReadDeadline(time.Now().Add(requestWait))
+	f, err := task.Read(st, task.MaxFrame)
+	if err != nil {
+		s.log.Debug("bad task request", "peer", from, "err", err)
+		_ = st.Reset()
+		return
+	}
+	req, ok := f.(*task.Request)
+	if !ok {
+		s.log.Debug("task stream did not start with a request", "peer", from, "frame", f.Type())
+		_ = st.Reset()
+		return
+	}
+	_ = st.SetReadDeadline(time.Time{})
+	reject := func(code, reason string) {
+		_ = st.SetWriteDeadline(time.Now().Add(requestWait))
+		_ = task.Write(st, &task.Rejected{ID: req.ID, Code: code, Reason: reason})
+		_ = st.Close()
+	}
+	now := s.cfg.Now()
+	switch {
+	case !s.cfg.Member(req.Community):
+		reject(CodeNotMember, "this node is not in community "+req.Community.String())
+		return
+	case req.Deadline <= now.UnixMilli():
+		reject(CodeExpired, "the task's deadline has passed")
+		return
+	case s.inAncestry(req.Ancestry):
+		reject(CodeLoop, "this node is already working on an ancestor of the task")
+		return
+	case !s.firstSeen(from, req.ID, now):
+		reject(CodeDuplicate, "this node has already received a task with that ID from you")
+		return
+	case !s.limiter(from).Allow():
+		reject(CodeRateLimited, "too many tasks from your node; slow down")
+		return
+	}
+	job, err := s.cfg.Local.Admit(req.Skill, req.Input, from, req.Community)
+	if err != nil {
+		reject(agents.CodeOf(err), reasonOf(err))
+		return
+	}
+	defer job.Release()
+	if err := task.Write(st, &task.Accepted{ID: req.ID, Agent: job.Agent()}); err != nil {
+		_ = st.Reset()
+		return
+	}
+
+	deadline := time.UnixMilli(req.Deadline)
+	if limit := now.Add(maxTaskTime); deadline.After(limit) {
+		deadline = limit
+	}
+	ctx, cancel := context.WithDeadline(s.ctx, deadline)
+	defer cancel()
+	ms := now.UnixMilli()
+	l := s.begin(api.Task{
+		ID: req.ID, Status: StatusWorking, Role: "executor", Skill: req.Skill, Community: req.Community.String(),
+		Executor: s.self.String(), Agent: job.Agent(), Requester: from.String(), Input: keep(req.Input),
+		Created: ms, Updated: ms, Attempts: 1, Ancestry: req.Ancestry,
+		Events: []api.TaskEvent{{Seq: 1, Time: ms, Type: "accepted", Peer: from.String(), Agent: job.Agent()}},
+	}, cancel)
+	defer s.end(l)
+
+	// The requester may cancel, or go away (reset): both stop the work.
+	var canceled sync.Once
+	canceledBy := ""
+	go func() {
+		for {
+			f, err := task.Read(st, task.MaxFrame)
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					canceled.Do(func() { canceledBy = "the requester went away" })
+					cancel()
+				}
+				return
+			}
+			if c, ok := f.(*task.Cancel); ok && c.ID == req.ID {
+				canceled.Do(func() { canceledBy = "canceled by the requester" })
+				cancel()
+				return
+			}
+		}
+	}()
+
+	var wmu sync.Mutex
+	var seq uint64
+	progress := func(msg string, pct int) {
+		if pct < -1 || pct > 100 {
+			pct = -1
+		}
+		if len(msg) > task.MaxReason {
+			msg = msg[:task.MaxReason]
+		}
+		wmu.Lock()
+		seq++
+		_ = task.Write(st, &task.Progress{ID: req.ID, Seq: seq, Message: msg, Percent: int64(pct)})
+		wmu.Unlock()
+		s.event(l, api.TaskEvent{Type: "progress", Message: msg, Percent: pct}, nil)
+	}
+	beat := make(chan struct{})
+	go func() {
+		t := time.NewTicker(Heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-beat:
+				return
+			case <-t.C:
+				wmu.Lock()
+				seq++
+				_ = task.Write(st, &task.Progress{ID: req.ID, Seq: seq, Percent: -1})
+				wmu.Unlock()
+			}
+		}
+	}()
+	started := s.cfg.Now()
+	out, runErr := job.Run(withLineage(ctx, req.ID, Request{Ancestry: req.Ancestry, HopsLeft: int(req.HopsLeft)}), progress)
+	ended := s.cfg.Now()
+	close(beat)
+	if runErr == nil && len(out) > task.MaxPayload {
+		runErr = agents.Errorf(agents.CodeOutputTooBig, "the output is %d bytes, over the protocol's %d", len(out), task.MaxPayload)
+	}
+	rc := &task.Receipt{
+		Task: req.ID, Community: req.Community, Requester: from, Agent: job.Agent(), Skill: req.Skill,
+		Input: task.Hash(req.Input), Status: task.StatusCompleted,
+		Started: started.UnixMilli(), Ended: max(ended.UnixMilli(), started.UnixMilli()),
+	}
+	if runErr != nil {
+		rc.Status = task.StatusFailed
+	} else {
+		rc.Output = task.Hash(out)
+	}
+	raw, signErr := rc.Sign(s.cfg.Key)
+	if signErr != nil {
+		s.log.Error("could not sign a receipt", "task", req.ID, "err", signErr)
+		raw = nil
+	}
+
+	wmu.Lock()
+	_ = st.SetWriteDeadline(time.Now().Add(requestWait))
+	var final api.TaskEvent
+	code, reason := "", ""
+	if runErr == nil && raw != nil {
+		err = task.Write(st, &task.Result{ID: req.ID, Output: out, Receipt: raw})
+		final = api.TaskEvent{Type: StatusCompleted}
+	} else {
+		if runErr == nil {
+			runErr = signErr
+		}
+		code, reason = agents.CodeOf(runErr), reasonOf(runErr)
+		if canceledBy != "" {
+			code, reason = agents.CodeCanceled, canceledBy
+		}
+		err = task.Write(st, &task.Failed{ID: req.ID, Code: code, Reason: clipReason(reason), Receipt: raw})
+		final = api.TaskEvent{Type: StatusFailed, Code: code, Message: reason}
+	}
+	wmu.Unlock()
+	if err != nil {
+		s.log.Debug("could not send a task's end", "task", req.ID, "peer", from, "err", err)
+		_ = st.Reset()
+	} else {
+		_ = st.Close()
+	}
+	status := StatusCompleted
+	if final.Type != StatusCompleted {
+		status = StatusFailed
+		if code == agents.CodeCanceled {
+			status, final.Type = StatusCanceled, StatusCanceled
+		}
+	}
+	s.event(l, final, func(t *api.Task) {
+		t.Status, t.Code, t.Error = status, code, reason
+		t.Output = keep(out)
+		if raw != nil {
+			t.Receipt = receiptView(rc)
+		}
+	})
+}
+
+// inAncestry reports whether any ancestor is a task in flight here: a
+// request that names one would loop back into work this node is doing.
+func (s *Service) inAncestry(ancestry []string) bool {
+	if len(ancestry) == 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.ContainsFunc(ancestry, func(id string) bool { return s.live[id] != nil })
+}
+
+// firstSeen records a request ID from a peer and reports whether it is new.
+func (s *Service) firstSeen(from interface{ String() string }, id string, now time.Time) bool {
+	k := from.String() + "/" + id
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t, ok := s.seen[k]; ok && now.Sub(t) < seenFor {
+		return false
+	}
+	if len(s.seen) > 100000 {
+		for k, t := range s.seen {
+			if now.Sub(t) >= seenFor {
+				delete(s.seen, k)
+			}
+		}
+	}
+	s.seen[k] = now
+	return true
+}
+
+func reasonOf(err error) string {
+	var re *agents.RunError
+	if errors.As(err, &re) {
+		return re.Reason
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "the task's deadline passed"
+	case errors.Is(err, context.Canceled):
+		return "the task was canceled"
+	}
+	return err.Error()
+}
+
+func clipReason(s string) string {
+	if len(s) > task.MaxReason {
+		return s[:task.MaxReason]
+	}
+	return s
+}
+
+// keep returns payload for the journal, or nil when it is too large.
+func keep(payload json.RawMessage) json.RawMessage {
+	if len(payload) > journalPayload {
+		return nil
+	}
+	return payload
+}

@@ -1,0 +1,270 @@
+package tasks
+
+import (
+	"cmp"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+
+	"github.com/agora-p2p/agora/node/api"
+)
+
+// Journal keys: "tasks/t/" + created (8 bytes, big endian ms) + id holds a
+// task's JSON; "tasks/i/" + id holds the former key, to find a task by ID.
+const (
+	keyTasks = "tasks/t/"
+	keyByID  = "tasks/i/"
+	// maxEvents bounds a task's timeline; further progress events replace
+	// the last progress event.
+	maxEvents = 200
+	// flushEvery is how long a journal write may wait to join a batch.
+	flushEvery = 20 * time.Millisecond
+)
+
+// Terminal reports whether a status is final.
+func Terminal(status string) bool {
+	switch status {
+	case StatusCompleted, StatusFailed, StatusCanceled, StatusRejected:
+		return true
+	}
+	return false
+}
+
+// Task statuses.
+const (
+	StatusSubmitted = "submitted"
+	StatusWorking   = "working"
+	StatusCompleted = "completed"
+	StatusFailed    = "failed"
+	StatusCanceled  = "canceled"
+	StatusRejected  = "rejected"
+)
+
+// ErrNotFound is a task ID the journal does not know.
+var ErrNotFound = errors.New("no task with that ID")
+
+// journal writes tasks to badger off the caller's path: updates collect in
+// a map and one goroutine writes them in batches (group commit), so a
+// delegation's round trip never waits for the disk.
+type journal struct {
+	db  *badger.DB
+	log *slog.Logger
+
+	mu    sync.Mutex
+	dirty map[string]api.Task
+	kick  chan struct{}
+	done  chan struct{}
+	stop  chan struct{}
+}
+
+func openJournal(db *badger.DB, log *slog.Logger, now time.Time) (*journal, error) {
+	j := &journal{db: db, log: log, dirty: map[string]api.Task{}, kick: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
+	if err := j.recover(now); err != nil {
+		return nil, err
+	}
+	go j.run()
+	return j, nil
+}
+
+// recover ends the tasks a previous run left in flight.
+func (j *journal) recover(now time.Time) error {
+	var stale []api.Task
+	err := j.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(keyTasks), PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var t api.Task
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &t) }); err != nil {
+				j.log.Warn("skipping a damaged task in the journal", "key", string(it.Item().Key()), "err", err)
+				continue
+			}
+			if !Terminal(t.Status) {
+				stale = append(stale, t)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the task journal: %w", err)
+	}
+	for _, t := range stale {
+		ms := now.UnixMilli()
+		t.Status, t.Code = StatusFailed, "node-restarted"
+		t.Error = "the node stopped while the task was running"
+		t.Updated = ms
+		t.DurationMS = ms - t.Created
+		t.Events = append(t.Events, api.TaskEvent{Seq: len(t.Events) + 1, Time: ms, Type: StatusFailed, Code: t.Code, Message: t.Error})
+		j.put(t)
+	}
+	return j.flush()
+}
+
+func taskKey(t api.Task) []byte {
+	k := make([]byte, 0, len(keyTasks)+8+len(t.ID))
+	k = append(k, keyTasks...)
+	k = binary.BigEndian.AppendUint64(k, uint64(t.Created))
+	return append(k, t.ID...)
+}
+
+// put queues t for writing.
+func (j *journal) put(t api.Task) {
+	j.mu.Lock()
+	j.dirty[t.ID] = t
+	j.mu.Unlock()
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (j *journal) run() {
+	defer close(j.done)
+	for {
+		select {
+		case <-j.stop:
+			if err := j.flush(); err != nil {
+				j.log.Error("could not write the task journal", "err", err)
+			}
+			return
+		case <-j.kick:
+		}
+		// Let a burst of updates gather into one transaction.
+		t := time.NewTimer(flushEvery)
+		select {
+		case <-t.C:
+		case <-j.stop:
+			t.Stop()
+		}
+		if err := j.flush(); err != nil {
+			j.log.Error("could not write the task journal", "err", err)
+		}
+	}
+}
+
+func (j *journal) flush() error {
+	j.mu.Lock()
+	batch := j.dirty
+	j.dirty = map[string]api.Task{}
+	j.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	wb := j.db.NewWriteBatch()
+	defer wb.Cancel()
+	for _, t := range batch {
+		v, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		k := taskKey(t)
+		if err := wb.Set(k, v); err != nil {
+			return err
+		}
+		if err := wb.Set(append([]byte(keyByID), t.ID...), k); err != nil {
+			return err
+		}
+	}
+	return wb.Flush()
+}
+
+func (j *journal) close() {
+	close(j.stop)
+	<-j.done
+}
+
+// get reads a task, the pending version first.
+func (j *journal) get(id string) (api.Task, error) {
+	j.mu.Lock()
+	t, ok := j.dirty[id]
+	j.mu.Unlock()
+	if ok {
+		return t, nil
+	}
+	err := j.db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(append([]byte(keyByID), id...))
+		if err != nil {
+			return err
+		}
+		k, err := it.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		item, err := txn.Get(k)
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &t) })
+	})
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return api.Task{}, ErrNotFound
+	}
+	return t, err
+}
+
+// list returns up to limit tasks, newest first, without events or payloads.
+func (j *journal) list(limit int) ([]api.Task, error) {
+	j.mu.Lock()
+	pending := make(map[string]api.Task, len(j.dirty))
+	for k, v := range j.dirty {
+		pending[k] = v
+	}
+	j.mu.Unlock()
+	var out []api.Task
+	seen := map[string]bool{}
+	err := j.db.View(func(txn *badger.Txn) error {
+		opts := badger.IteratorOptions{Prefix: []byte(keyTasks), Reverse: true, PrefetchValues: true, PrefetchSize: 64}
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		seek := append([]byte(keyTasks), 0xff)
+		for it.Seek(seek); it.Valid() && len(out) < limit; it.Next() {
+			var t api.Task
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &t) }); err != nil {
+				continue
+			}
+			if p, ok := pending[t.ID]; ok {
+				t = p
+			}
+			seen[t.ID] = true
+			out = append(out, summary(t))
+		}
+		return nil
+	})
+	for id, t := range pending {
+		if !seen[id] {
+			out = append(out, summary(t))
+		}
+	}
+	sortNewest(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, err
+}
+
+func summary(t api.Task) api.Task {
+	t.Events, t.Input, t.Output = nil, nil, nil
+	if t.Receipt != nil {
+		r := *t.Receipt
+		r.Raw = ""
+		t.Receipt = &r
+	}
+	return t
+}
+
+func sortNewest(ts []api.Task) {
+	slices.SortFunc(ts, func(a, b api.Task) int {
+		switch {
+		case a.Created != b.Created:
+			return cmp.Compare(b.Created, a.Created)
+		default:
+			return cmp.Compare(b.ID, a.ID)
+		}
+	})
+}

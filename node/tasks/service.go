@@ -1,0 +1,296 @@
+package tasks
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mb "github.com/multiformats/go-multibase"
+	"golang.org/x/time/rate"
+
+	"github.com/agora-p2p/agora/node/agents"
+	"github.com/agora-p2p/agora/node/api"
+	"github.com/agora-p2p/agora/node/capindex"
+	"github.com/agora-p2p/agora/protocol/task"
+)
+
+// Local is this node's agents as delegation sees them.
+type Local interface {
+	// Admit checks that an enabled agent has skill (shared in community
+	// when the request comes from another peer, from != "" ), that input
+	// fits its size and schema, and takes one of the agent's concurrency
+	// slots without waiting. The error is an *agents.RunError whose code
+	// goes in the rejection. release must be called once the job ends.
+	Admit(skill string, input json.RawMessage, from peer.ID, community cid.Cid) (Job, error)
+	// Has reports whether a local agent could run skill for this node.
+	Has(skill string) bool
+}
+
+// Job is an admitted task on a local agent.
+type Job interface {
+	Agent() string
+	// Run runs the skill; the output passed the output schema.
+	Run(ctx context.Context, progress agents.Progress) (json.RawMessage, error)
+	Release()
+}
+
+// Publisher receives task events (the API's event hub).
+type Publisher interface {
+	Publish(typ string, data any) api.Event
+}
+
+// Config wires a Service.
+type Config struct {
+	Host  host.Host
+	Key   crypto.PrivKey
+	DB    *badger.DB
+	Local Local
+	Index *capindex.Index
+	// Member reports whether this node is in a community.
+	Member func(cid.Cid) bool
+	// Default picks the community of a request that names none ("" when
+	// there is no single one); it returns an error that says which IDs to
+	// choose from.
+	Default func(id string) (cid.Cid, error)
+	Events  Publisher
+	Log     *slog.Logger
+	Now     func() time.Time
+	// RatePerPeer and Burst bound the tasks one remote peer may submit to
+	// this node (defaults 50/s, burst 100).
+	RatePerPeer float64
+	Burst       int
+	// DefaultTimeout is a task's deadline when the request names none
+	// (default 60 s).
+	DefaultTimeout time.Duration
+}
+
+// Service is the executor, the requester and the journal. Safe for
+// concurrent use.
+type Service struct {
+	cfg  Config
+	self peer.ID
+	log  *slog.Logger
+	j    *journal
+	ctx  context.Context
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+
+	mu    sync.Mutex
+	live  map[string]*live
+	seen  map[string]time.Time // remote requests by requester/ID, against replays
+	rates map[peer.ID]*rate.Limiter
+}
+
+// live is a task in flight on this node.
+type live struct {
+	mu     sync.Mutex
+	t      api.Task
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New opens the journal (ending tasks a previous run left in flight) and
+// registers the executor's stream handler.
+func New(cfg Config) (*Service, error) {
+	if cfg.Host == nil || cfg.Key == nil || cfg.DB == nil || cfg.Local == nil || cfg.Index == nil || cfg.Member == nil {
+		return nil, errors.New("tasks: Config needs Host, Key, DB, Local, Index and Member")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.RatePerPeer <= 0 {
+		cfg.RatePerPeer = 50
+	}
+	if cfg.Burst <= 0 {
+		cfg.Burst = 100
+	}
+	if cfg.DefaultTimeout <= 0 {
+		cfg.DefaultTimeout = 60 * time.Second
+	}
+	j, err := openJournal(cfg.DB, cfg.Log, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Service{cfg: cfg, self: cfg.Host.ID(), log: cfg.Log, j: j, ctx: ctx, stop: stop,
+		live: map[string]*live{}, seen: map[string]time.Time{}, rates: map[peer.ID]*rate.Limiter{}}
+	cfg.Host.SetStreamHandler(task.ProtocolID, s.serve)
+	return s, nil
+}
+
+// Close stops serving, cancels the tasks in flight and writes the journal.
+func (s *Service) Close() {
+	s.cfg.Host.RemoveStreamHandler(task.ProtocolID)
+	s.stop()
+	s.wg.Wait()
+	s.j.close()
+}
+
+// NewID returns a fresh random task ID.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func (s *Service) now() int64 { return s.cfg.Now().UnixMilli() }
+
+// begin registers a live task and journals it.
+func (s *Service) begin(t api.Task, cancel context.CancelFunc) *live {
+	l := &live{t: t, cancel: cancel, done: make(chan struct{})}
+	s.mu.Lock()
+	s.live[t.ID] = l
+	s.mu.Unlock()
+	s.j.put(t)
+	s.publish(t, t.Events[len(t.Events)-1])
+	return l
+}
+
+// event appends an event to a live task, applies change, journals it and
+// tells the event stream.
+func (s *Service) event(l *live, ev api.TaskEvent, change func(*api.Task)) api.Task {
+	l.mu.Lock()
+	ev.Time = s.now()
+	if change != nil {
+		change(&l.t)
+	}
+	t := &l.t
+	if ev.Type == "progress" && len(t.Events) >= maxEvents && t.Events[len(t.Events)-1].Type == "progress" {
+		ev.Seq = t.Events[len(t.Events)-1].Seq
+		t.Events[len(t.Events)-1] = ev
+	} else {
+		ev.Seq = len(t.Events) + 1
+		t.Events = append(t.Events, ev)
+	}
+	t.Updated = ev.Time
+	if Terminal(t.Status) {
+		t.DurationMS = t.Updated - t.Created
+	}
+	snap := *t
+	snap.Events = slices.Clone(t.Events)
+	l.mu.Unlock()
+	s.j.put(snap)
+	s.publish(snap, ev)
+	return snap
+}
+
+// end removes a finished live task.
+func (s *Service) end(l *live) {
+	s.mu.Lock()
+	delete(s.live, l.t.ID)
+	s.mu.Unlock()
+	close(l.done)
+}
+
+func (s *Service) publish(t api.Task, ev api.TaskEvent) {
+	if s.cfg.Events == nil {
+		return
+	}
+	s.cfg.Events.Publish("task.updated", map[string]any{
+		"task_id": t.ID, "status": t.Status, "role": t.Role, "skill": t.Skill, "event": ev,
+	})
+}
+
+// Get returns a task with its events.
+func (s *Service) Get(id string) (api.Task, error) {
+	s.mu.Lock()
+	l := s.live[id]
+	s.mu.Unlock()
+	if l != nil {
+		l.mu.Lock()
+		t := l.t
+		t.Events = slices.Clone(l.t.Events)
+		l.mu.Unlock()
+		return t, nil
+	}
+	return s.j.get(id)
+}
+
+// List returns up to limit tasks, newest first, without events.
+func (s *Service) List(limit int) ([]api.Task, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 100
+	}
+	return s.j.list(limit)
+}
+
+// Cancel stops a task running on this node, as requester or executor.
+func (s *Service) Cancel(id string) error {
+	s.mu.Lock()
+	l := s.live[id]
+	s.mu.Unlock()
+	if l == nil {
+		if _, err := s.j.get(id); err != nil {
+			return err
+		}
+		return fmt.Errorf("the task has already ended")
+	}
+	l.cancel()
+	return nil
+}
+
+// Wait blocks until the task ends or ctx does, and returns it.
+func (s *Service) Wait(ctx context.Context, id string) (api.Task, error) {
+	s.mu.Lock()
+	l := s.live[id]
+	s.mu.Unlock()
+	if l != nil {
+		select {
+		case <-l.done:
+		case <-ctx.Done():
+		}
+	}
+	return s.Get(id)
+}
+
+// receiptView decodes a receipt for the API.
+func receiptView(r *task.Receipt) *api.Receipt {
+	enc := func(b []byte) string {
+		if len(b) == 0 {
+			return ""
+		}
+		s, _ := mb.Encode(mb.Base58BTC, b)
+		return s[1:]
+	}
+	return &api.Receipt{
+		CID: r.CID().String(), Task: r.Task, Community: r.Community.String(),
+		Requester: r.Requester.String(), Executor: r.Executor.String(), Agent: r.Agent, Skill: r.Skill,
+		InputHash: enc(r.Input), OutputHash: enc(r.Output), Status: r.Status,
+		Started: r.Started, Ended: r.Ended, Verified: true,
+		Raw: base64.StdEncoding.EncodeToString(r.Raw()),
+	}
+}
+
+// limiter returns p's token bucket.
+func (s *Service) limiter(p peer.ID) *rate.Limiter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.rates[p]
+	if l == nil {
+		if len(s.rates) > 4096 { // forget idle peers rather than grow
+			for k, v := range s.rates {
+				if v.Tokens() >= float64(s.cfg.Burst) {
+					delete(s.rates, k)
+				}
+			}
+		}
+		l = rate.NewLimiter(rate.Limit(s.cfg.RatePerPeer), s.cfg.Burst)
+		s.rates[p] = l
+	}
+	return l
+}

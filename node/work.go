@@ -1,0 +1,391 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/agora-p2p/agora/node/agents"
+	// LLM "github.com/agora-p2p/agora/node/agents/llm"
+	// MCPAGENT "github.com/agora-p2p/agora/node/agents/mcpagent"
+	"github.com/agora-p2p/agora/node/api"
+	"github.com/agora-p2p/agora/node/capindex"
+	"github.com/agora-p2p/agora/node/tasks"
+	"github.com/agora-p2p/agora/protocol/body"
+	"github.com/agora-p2p/agora/protocol/record"
+)
+
+// Factories are the agent backends a node runs.
+func Factories() map[string]agents.Factory {
+	return map[string]agents.Factory{
+		"builtin": agents.BuiltinFactory,
+		"exec":    agents.ExecFactory,
+		// LLM "openai":  llm.Factory,
+		// MCPAGENT "mcp":     mcpagent.Factory,
+	}
+}
+
+// startWork brings up the agents, the capability index, the advertiser and
+// delegation. Called by Start once the communities are up.
+func (n *Node) startWork(ctx context.Context) error {
+	var err error
+	dir := filepath.Join(n.Repo.Dir, "agents")
+	if n.Agents, err = agents.NewManager(dir, Factories(), agents.Env{Dir: dir}, n.log.With("subsystem", "agents")); err != nil {
+		return err
+	}
+	if err := n.Agents.Load(ctx); err != nil {
+		return err
+	}
+	n.Index = capindex.New(nil)
+	if n.Advertiser, err = capindex.NewAdvertiser(capindex.AdvertiserConfig{
+		Key: n.Repo.Key, Index: n.Index,
+		Communities: n.Comms.Joined,
+		Agents:      n.advertAgents,
+		Load:        n.load,
+		Addrs:       func() []string { return addrStrings(n.Host.Addrs()) },
+		Publish:     n.Comms.PublishAdvert,
+		Log:         n.log.With("subsystem", "adverts"),
+	}); err != nil {
+		return err
+	}
+	if n.Tasks, err = tasks.New(tasks.Config{
+		Host: n.Host, Key: n.Repo.Key, DB: n.DB.DB, Local: LocalAgents(n.Agents), Index: n.Index,
+		Member: n.Comms.IsMember, Default: n.communityFor, Events: n.Hub,
+		Log: n.log.With("subsystem", "tasks"),
+	}); err != nil {
+		return err
+	}
+	changes, stop := n.Agents.Subscribe()
+	n.wg.Add(3)
+	go func() {
+		defer n.wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-n.Index.Changed():
+				n.Hub.Publish("skills.changed", nil)
+			}
+		}
+	}()
+	go func() {
+		defer n.wg.Done()
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changes:
+				n.Advertiser.Kick()
+			}
+		}
+	}()
+	go func() { defer n.wg.Done(); n.Advertiser.Run(ctx) }()
+	return nil
+}
+
+// advertAgents lists what the node shares in a community.
+func (n *Node) advertAgents(c cid.Cid) []body.AdvertAgent {
+	var out []body.AdvertAgent
+	idx := map[string]int{}
+	for _, ref := range n.Agents.SharedIn(c.String()) {
+		i, ok := idx[ref.Agent]
+		if !ok {
+			info, _ := n.Agents.Agent(ref.Agent)
+			out = append(out, body.AdvertAgent{Name: ref.Agent, Description: clip(info.Description, body.MaxAdvertDescription), Version: info.Version})
+			i = len(out) - 1
+			idx[ref.Agent] = i
+		}
+		sk := ref.Skill
+		tags := sk.Tags
+		if len(tags) > body.MaxAdvertTags {
+			tags = tags[:body.MaxAdvertTags]
+		}
+		out[i].Skills = append(out[i].Skills, body.AdvertSkill{
+			ID: sk.ID, Description: clip(sk.Description, body.MaxAdvertDescription), Tags: tags,
+			Input: sk.Input, Output: sk.Output,
+		})
+	}
+	return out
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
+
+// load is the share of the node's agent slots in use, 0..1.
+func (n *Node) load() float64 {
+	running, capacity := 0, 0
+	for _, a := range n.Agents.List() {
+		if a.Enabled {
+			capacity += 4
+		}
+	}
+	if ts, err := n.Tasks.List(64); err == nil {
+		for _, t := range ts {
+			if t.Role == "executor" && !tasks.Terminal(t.Status) {
+				running++
+			}
+		}
+	}
+	if capacity == 0 {
+		return 0
+	}
+	return min(float64(running)/float64(capacity), 1)
+}
+
+// ReceiveAdvert, MemberJoined and CommunitiesChanged implement
+// communities.Adverts (set up before the index exists, hence the checks).
+type advertSink struct{ n *Node }
+
+func (a advertSink) ReceiveAdvert(c cid.Cid, rec *record.Record) (bool, error) {
+	if a.n.Index == nil {
+		return false, errors.New("not ready")
+	}
+	return a.n.Index.Receive(c, rec)
+}
+
+func (a advertSink) MemberJoined(c cid.Cid, p peer.ID) {
+	if a.n.Advertiser != nil {
+		a.n.Advertiser.MemberJoined(c, p)
+	}
+}
+
+func (a advertSink) CommunitiesChanged() {
+	if a.n.Advertiser != nil {
+		a.n.Advertiser.Kick()
+	}
+}
+
+// LocalAgents adapts an agents manager to delegation: what tasks.Service
+// runs for this node and for the community.
+func LocalAgents(m *agents.Manager) tasks.Local {
+	return &localAgents{m: m, rates: map[string]*rate.Limiter{}}
+}
+
+type localAgents struct {
+	m     *agents.Manager
+	mu    sync.Mutex
+	rates map[string]*rate.Limiter // agent + "/" + peer
+}
+
+// allow applies the agent's limits.rate_per_peer to a remote peer.
+func (l *localAgents) allow(agent string, from peer.ID) (ok bool, perSecond float64) {
+	info, found := l.m.Agent(agent)
+	if !found || info.Limits.RatePerPeer <= 0 {
+		return true, 0
+	}
+	k := agent + "/" + string(from)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lim := l.rates[k]
+	if lim == nil || lim.Limit() != rate.Limit(info.Limits.RatePerPeer) {
+		if len(l.rates) > 8192 {
+			clear(l.rates)
+		}
+		burst := max(int(info.Limits.RatePerPeer*2), 1)
+		lim = rate.NewLimiter(rate.Limit(info.Limits.RatePerPeer), burst)
+		l.rates[k] = lim
+	}
+	return lim.Allow(), info.Limits.RatePerPeer
+}
+
+func (l *localAgents) Has(skill string) bool {
+	_, _, ok := l.m.Skill(skill)
+	return ok
+}
+
+func (l *localAgents) Admit(skill string, input json.RawMessage, from peer.ID, c cid.Cid) (tasks.Job, error) {
+	agent, _, ok := l.m.Skill(skill)
+	if !ok {
+		return nil, l.m.Check(skill, input) // unknown or disabled, worded by the manager
+	}
+	if from != "" && !slices.ContainsFunc(l.m.SharedIn(c.String()), func(r agents.SkillRef) bool { return r.Skill.ID == skill }) {
+		// A private skill is not there for the community.
+		return nil, agents.Errorf(agents.CodeUnknownSkill, "no agent here offers skill %s to the community", skill)
+	}
+	if err := l.m.Check(skill, input); err != nil {
+		return nil, err
+	}
+	if from != "" {
+		if ok, limit := l.allow(agent, from); !ok {
+			return nil, agents.Errorf(tasks.CodeRateLimited, "agent %s takes at most %g tasks a second from one member", agent, limit)
+		}
+	}
+	release, err := l.m.TryAcquire(skill)
+	if err != nil {
+		return nil, err
+	}
+	return &job{m: l.m, agent: agent, skill: skill, input: input, release: release}, nil
+}
+
+type job struct {
+	m       *agents.Manager
+	agent   string
+	skill   string
+	input   json.RawMessage
+	release func()
+}
+
+func (j *job) Agent() string { return j.agent }
+func (j *job) Release()      { j.release() }
+func (j *job) Run(ctx context.Context, p agents.Progress) (json.RawMessage, error) {
+	return j.m.RunAcquired(ctx, j.skill, j.input, p)
+}
+
+// --- api.Work ---
+
+func agentView(a agents.AgentInfo) api.Agent {
+	v := api.Agent{Name: a.Name, Description: a.Description, Version: a.Version, Backend: a.Backend,
+		Enabled: a.Enabled, Shared: a.Shared, Communities: a.Communities, Error: a.Error, Path: a.Path}
+	for _, s := range a.Skills {
+		v.Skills = append(v.Skills, api.Skill{ID: s.ID, Description: s.Description, Tags: s.Tags, InputSchema: s.Input, OutputSchema: s.Output})
+	}
+	return v
+}
+
+func agentError(err error) error {
+	var re *agents.RunError
+	switch {
+	case errors.Is(err, agents.ErrNoAgent):
+		return &api.Error{Code: http.StatusNotFound, Message: err.Error()}
+	case errors.Is(err, agents.ErrAgentExists):
+		return &api.Error{Code: http.StatusConflict, Message: err.Error()}
+	case errors.As(err, &re):
+		return &api.Error{Code: http.StatusBadRequest, Message: err.Error()}
+	}
+	return &api.Error{Code: http.StatusBadRequest, Message: err.Error()}
+}
+
+// Agents implements api.Work.
+func (w workAPI) Agents(context.Context) []api.Agent {
+	var out []api.Agent
+	for _, a := range w.n.Agents.List() {
+		out = append(out, agentView(a))
+	}
+	return out
+}
+
+// workAPI is the node as api.Work (Node's own method names are taken by
+// its fields).
+type workAPI struct{ n *Node }
+
+var _ api.Work = workAPI{}
+
+func (w workAPI) AddAgent(ctx context.Context, req api.AddAgentRequest) (api.Agent, error) {
+	a, err := w.n.Agents.Add(ctx, []byte(req.TOML), req.Replace)
+	if err != nil {
+		return api.Agent{}, agentError(err)
+	}
+	return agentView(a), nil
+}
+
+func (w workAPI) RemoveAgent(_ context.Context, name string) error {
+	if err := w.n.Agents.Remove(name); err != nil {
+		return agentError(err)
+	}
+	return nil
+}
+
+func (w workAPI) EnableAgent(ctx context.Context, name string, enable bool) (api.Agent, error) {
+	var err error
+	if enable {
+		err = w.n.Agents.Enable(ctx, name)
+	} else {
+		err = w.n.Agents.Disable(name)
+	}
+	if err != nil {
+		return api.Agent{}, agentError(err)
+	}
+	a, _ := w.n.Agents.Agent(name)
+	return agentView(a), nil
+}
+
+func (w workAPI) Skills(_ context.Context, community, skill string) ([]api.SkillOffer, error) {
+	c := cid.Undef
+	if community != "" {
+		var err error
+		if c, err = w.n.communityFor(community); err != nil {
+			return nil, err
+		}
+	}
+	self := w.n.Host.ID()
+	var out []api.SkillOffer
+	for _, s := range w.n.Index.Skills(c) {
+		if skill != "" && s.ID != skill {
+			continue
+		}
+		o := api.SkillOffer{Skill: s.ID, Description: s.Description}
+		for _, p := range s.Providers {
+			o.Providers = append(o.Providers, api.Provider{PeerID: p.Peer.String(), Agent: p.Agent,
+				LatencyMS: p.Stats.LatencyMS, SuccessRate: p.Stats.SuccessRate(), Load: p.Load, Self: p.Peer == self})
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func (w workAPI) SubmitTask(ctx context.Context, req api.TaskRequest) (api.Task, error) {
+	r := tasks.Request{Skill: req.Skill, Input: req.Input, Community: req.Community, Remote: req.Remote,
+		Timeout: time.Duration(req.TimeoutMS) * time.Millisecond, HopsLeft: -1}
+	if req.Peer != "" {
+		p, err := peer.Decode(req.Peer)
+		if err != nil {
+			return api.Task{}, badRequest("%q is not a peer ID: %v", req.Peer, err)
+		}
+		r.Peer = p
+	}
+	t, err := w.n.Tasks.Submit(ctx, r)
+	if err != nil {
+		var ae *api.Error
+		if errors.As(err, &ae) {
+			return api.Task{}, err
+		}
+		if errors.Is(err, tasks.ErrBadRequest) {
+			return api.Task{}, &api.Error{Code: http.StatusBadRequest, Message: err.Error()}
+		}
+		return api.Task{}, err
+	}
+	if !req.Wait {
+		return t, nil
+	}
+	return w.n.Tasks.Wait(ctx, t.ID)
+}
+
+func (w workAPI) Tasks(_ context.Context, limit int) ([]api.Task, error) {
+	return w.n.Tasks.List(limit)
+}
+
+func (w workAPI) Task(_ context.Context, id string) (api.Task, error) {
+	t, err := w.n.Tasks.Get(id)
+	if errors.Is(err, tasks.ErrNotFound) {
+		return t, &api.Error{Code: http.StatusNotFound, Message: fmt.Sprintf("there is no task %q on this node; `agora tasks` lists them", id)}
+	}
+	return t, err
+}
+
+func (w workAPI) CancelTask(ctx context.Context, id string) (api.Task, error) {
+	if err := w.n.Tasks.Cancel(id); err != nil {
+		if errors.Is(err, tasks.ErrNotFound) {
+			return api.Task{}, &api.Error{Code: http.StatusNotFound, Message: fmt.Sprintf("there is no task %q on this node", id)}
+		}
+		return api.Task{}, &api.Error{Code: http.StatusConflict, Message: err.Error()}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return w.n.Tasks.Wait(wctx, id)
+}
