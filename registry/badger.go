@@ -23,9 +23,17 @@ import (
 // record (signature, keys, hashes) does not compress anyway. Badger records
 // each table's compression in its manifest, so tables written with ZSTD by
 // an older node stay readable.
+//
+// SyncWrites: badger syncs the write-ahead log after every transaction, in
+// its write goroutine. The registry acknowledges a record as durable when
+// its transaction commits and relies on this (see "Durability" in
+// commit.go: db.Sync alone misses a memtable that filled up in between).
+// Other subsystems write rarely and in batches, so the syncs cost them
+// little.
 func BadgerOptions(dir string) badger.Options {
 	return badger.DefaultOptions(dir).
 		WithLogger(nil).
+		WithSyncWrites(true).
 		WithNumCompactors(0).
 		WithNumMemtables(2).
 		WithMemTableSize(8 << 20).

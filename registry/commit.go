@@ -17,32 +17,36 @@ import (
 //
 // One committer goroutine owns every write. It takes whatever requests are
 // queued (up to MaxBatch records), decides each record's fate against the
-// datastore and the rest of the batch, and writes the accepted records with
-// their indexes. A second goroutine, the syncer, makes written batches
-// durable with one db.Sync for everything written so far, and only then
-// acknowledges them (closes the requests' done channels) and notifies
-// subscribers. While one batch syncs, the committer writes the next, and
-// new requests queue up: the batch grows with the load, and the cost of a
-// sync is shared by every record waiting for it.
+// datastore and the rest of the batch, writes the accepted records with
+// their indexes, makes them durable, and only then acknowledges them
+// (closes the requests' done channels) and notifies subscribers. While one
+// batch is written and synced, new requests queue up: the batch grows with
+// the load, and the cost of a sync is shared by every record waiting for it.
+//
+// Durability. With BadgerOptions (SyncWrites), badger syncs the memtable's
+// write-ahead log inside its write goroutine right after writing each
+// transaction, so a committed transaction is durable. Calling db.Sync after
+// the write instead is not enough when writes are pipelined (or another
+// subsystem writes to the same database in between): db.Sync syncs only the
+// current memtable's log, and a write that fills the memtable moves the
+// previous batch's records into an immutable memtable whose log nobody
+// syncs until it is flushed to level 0. So the registry relies on
+// SyncWrites, and falls back to db.Sync after each write only on a
+// database opened without it (tools, tests).
 //
 // Signatures are verified before a request is queued, on the callers'
 // goroutines; the committer does only what needs a single writer:
 // duplicates within a batch, references, rate limits and writing.
 
-// written is a batch on its way from the committer to the syncer.
+// written is a batch the committer has written (or failed to).
 type written struct {
 	jobs     []*job
 	accepted []*item
-	err      error         // the write failed: nothing to sync
+	err      error         // the write or the sync failed
 	synced   chan struct{} // closed once durable; see Store.unsynced
 }
 
 func (s *Store) run() {
-	// One written batch may wait while another syncs; then the committer
-	// waits too, which bounds the records written but not yet durable.
-	toSync := make(chan *written, 1)
-	syncerDone := make(chan struct{})
-	go s.syncLoop(toSync, syncerDone)
 	for j := range s.queue {
 		batch := []*job{j}
 		n := len(j.items)
@@ -59,14 +63,12 @@ func (s *Store) run() {
 				break drain
 			}
 		}
-		toSync <- s.commit(batch)
+		s.finish(s.commit(batch))
 	}
-	close(toSync)
-	<-syncerDone
 	close(s.done)
 }
 
-// commit decides and writes one batch.
+// commit decides, writes and syncs one batch.
 func (s *Store) commit(batch []*job) *written {
 	w := &written{jobs: batch}
 	w.accepted = s.decide(batch, s.opts.Now())
@@ -81,6 +83,12 @@ func (s *Store) commit(batch []*job) *written {
 	s.unsyncedMu.Unlock()
 
 	w.err = s.write(w.accepted)
+	if w.err == nil && !s.db.Opts().SyncWrites {
+		if err := s.db.Sync(); err != nil {
+			w.err = fmt.Errorf("%w: sync: %v", ErrStorage, err)
+		}
+		s.stats.syncs.Add(1)
+	}
 	seq := s.seq.Load() + 1
 	if w.err == nil {
 		for _, it := range w.accepted {
@@ -92,43 +100,6 @@ func (s *Store) commit(batch []*job) *written {
 	}
 	s.seq.Store(seq) // after the filter and recent: see prepare
 	return w
-}
-
-// syncLoop makes written batches durable, one sync for all that are
-// waiting, then acknowledges them.
-func (s *Store) syncLoop(in <-chan *written, done chan<- struct{}) {
-	defer close(done)
-	for w := range in {
-		ws := []*written{w}
-	drain:
-		for {
-			select {
-			case w, ok := <-in:
-				if !ok {
-					break drain
-				}
-				ws = append(ws, w)
-			default:
-				break drain
-			}
-		}
-		var err error
-		for _, w := range ws {
-			if len(w.accepted) > 0 && w.err == nil {
-				if err = s.db.Sync(); err != nil {
-					err = fmt.Errorf("%w: sync: %v", ErrStorage, err)
-				}
-				s.stats.syncs.Add(1)
-				break
-			}
-		}
-		for _, w := range ws {
-			if w.err == nil {
-				w.err = err
-			}
-			s.finish(w)
-		}
-	}
 }
 
 // finish acknowledges a batch and notifies subscribers of it.
@@ -439,6 +410,9 @@ func (s *Store) writeTxn(items []*item) error {
 	}
 	if err := txn.Commit(); err != nil {
 		return err
+	}
+	if s.db.Opts().SyncWrites {
+		s.stats.syncs.Add(1) // badger synced the transaction
 	}
 	s.countMu.Lock()
 	for c, n := range counts {

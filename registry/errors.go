@@ -20,6 +20,7 @@ var (
 	ErrRateLimited      = errors.New("the record's author is publishing faster than this node accepts; sync will fetch the record again later")
 	ErrClosed           = errors.New("the registry is shut down; restart the node to store records")
 	ErrStorage          = errors.New("the registry could not read or write its datastore; check free disk space and the node's log")
+	ErrEphemeral        = errors.New("adverts are ephemeral: they travel on a community's adverts topic and are never stored in the registry")
 )
 
 var reasons = []struct {
@@ -34,6 +35,7 @@ var reasons = []struct {
 	{ErrRateLimited, "rate-limited"},
 	{ErrClosed, "closed"},
 	{ErrStorage, "storage"},
+	{ErrEphemeral, "ephemeral-kind"},
 	{body.ErrInvalid, "invalid-body"}, // before record's: it also matches record.ErrMalformed
 	{body.ErrUnknownField, "unknown-field"},
 	{body.ErrNotSupported, "unsupported-kind"},
@@ -44,6 +46,7 @@ var reasons = []struct {
 // Reason returns a short, stable code for err, for metric labels and logs:
 // the registry's own codes ("not-member", "unknown-reference", "not-author",
 // "bad-reference", "rate-limited", "closed", "storage", "not-found",
+// "ephemeral-kind",
 // "canceled"), the body's ("invalid-body", "unknown-field",
 // "unsupported-kind"), and otherwise record.Reason's. "" for nil. Codes are
 // append-only.
@@ -68,7 +71,7 @@ func IsSenderFault(err error) bool {
 	if err == nil {
 		return false
 	}
-	for _, e := range []error{ErrNotAuthor, ErrBadReference, body.ErrInvalid} {
+	for _, e := range []error{ErrNotAuthor, ErrBadReference, ErrEphemeral, body.ErrInvalid} {
 		if errors.Is(err, e) {
 			return true
 		}

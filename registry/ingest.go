@@ -185,6 +185,10 @@ func (s *Store) prepare(ctx context.Context, raw []byte) (it *item, done bool) {
 		it.res.Err = fmt.Errorf("%w (community %s)", ErrNotMember, rec.Community)
 		return it, true
 	}
+	if rec.Kind == record.KindAdvert {
+		it.res.Err = ErrEphemeral
+		return it, true
+	}
 	if it.body, err = body.DecodeRecord(rec); err != nil {
 		it.res.Err = err
 		return it, true

@@ -57,6 +57,7 @@ func TestIngestRules(t *testing.T) {
 	_, revOfRevRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: revOfTarget.CID()}, now.Add(time.Second))
 	_, backdatedRevRaw := sign(t, alice, home, record.KindRevocation, body.Revocation{Target: target.CID(), Reason: "early"}, now.Add(-2*time.Hour))
 	_, genesisRaw := sign(t, alice, cid.Undef, record.KindCommunity, map[string]any{"name": "x"}, now)
+	_, advertRaw := sign(t, alice, home, record.KindAdvert, body.Advert{Seq: 1, Expires: now.Add(time.Minute).UnixMilli()}, now)
 
 	// A target in another community, stored by a node that is a member of both.
 	both := newFixture(t, nil)
@@ -85,6 +86,7 @@ func TestIngestRules(t *testing.T) {
 		{name: "unknown kind", raw: unknownKind, want: record.ErrUnknownKind, reason: "unknown-kind"},
 		{name: "kind not supported yet", raw: feedbackRaw, want: body.ErrNotSupported, reason: "unsupported-kind"},
 		{name: "genesis not supported yet", raw: genesisRaw, want: body.ErrNotSupported, reason: "unsupported-kind"},
+		{name: "adverts are never stored", raw: advertRaw, want: ErrEphemeral, fault: true, reason: "ephemeral-kind"},
 		{name: "not a member of the community", raw: foreignRaw, want: ErrNotMember, reason: "not-member"},
 		{name: "from the future", raw: futureRaw, want: record.ErrFromFuture, reason: "from-future"},
 		{name: "invalid attestation body", raw: badBodyRaw, want: body.ErrInvalid, fault: true, reason: "invalid-body"},

@@ -421,7 +421,10 @@ type Stats struct {
 	Stored     uint64            // records newly stored
 	Duplicates uint64            // records offered again
 	Rejected   map[string]uint64 // by Reason
-	Syncs      uint64            // disk syncs; each made one or more group commits durable
+	// Syncs counts disk syncs: one per transaction the committer writes,
+	// which is one per group commit unless a commit is too big for one
+	// badger transaction.
+	Syncs uint64
 	// NotifyDropped counts notifications not delivered to a subscriber
 	// whose channel was full.
 	NotifyDropped uint64

@@ -290,6 +290,26 @@ func TestDurability(t *testing.T) {
 	}
 }
 
+// A record is acknowledged only once durable: by badger syncing each
+// transaction it writes (SyncWrites, which BadgerOptions sets; see
+// "Durability" in commit.go), or else by a db.Sync after each write.
+func TestSyncWrites(t *testing.T) {
+	if !BadgerOptions(t.TempDir()).SyncWrites {
+		t.Fatal("BadgerOptions must set SyncWrites: the committer relies on it")
+	}
+	home := communityID(t, "home")
+	for _, syncWrites := range []bool{true, false} {
+		f := newFixtureDB(t, func(o badger.Options) badger.Options { return o.WithSyncWrites(syncWrites) }, nil)
+		_, raw := sign(t, newKey(t), home, record.KindAttestation, attestation("s", 1), f.clock.Now())
+		if res, err := f.store.Ingest(ctx, raw); err != nil || !res.New {
+			t.Fatalf("SyncWrites %v: %+v %v", syncWrites, res, err)
+		}
+		if n := f.store.Stats().Syncs; n != 1 {
+			t.Fatalf("SyncWrites %v: %d syncs for one record, want 1", syncWrites, n)
+		}
+	}
+}
+
 func TestSchemaVersionChecked(t *testing.T) {
 	f := newFixture(t, nil)
 	f.store.Close()
