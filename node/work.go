@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -183,25 +182,20 @@ type localAgents struct {
 	rates map[string]*rate.Limiter // agent + "/" + peer
 }
 
-// allow applies the agent's limits.rate_per_peer to a remote peer.
-func (l *localAgents) allow(agent string, from peer.ID) (ok bool, perSecond float64) {
-	info, found := l.m.Agent(agent)
-	if !found || info.Limits.RatePerPeer <= 0 {
-		return true, 0
-	}
+// allow applies an agent's limits.rate_per_peer to a remote peer.
+func (l *localAgents) allow(agent string, from peer.ID, perSecond float64) bool {
 	k := agent + "/" + string(from)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lim := l.rates[k]
-	if lim == nil || lim.Limit() != rate.Limit(info.Limits.RatePerPeer) {
+	if lim == nil || lim.Limit() != rate.Limit(perSecond) {
 		if len(l.rates) > 8192 {
 			clear(l.rates)
 		}
-		burst := max(int(info.Limits.RatePerPeer*2), 1)
-		lim = rate.NewLimiter(rate.Limit(info.Limits.RatePerPeer), burst)
+		lim = rate.NewLimiter(rate.Limit(perSecond), max(int(perSecond*2), 1))
 		l.rates[k] = lim
 	}
-	return lim.Allow(), info.Limits.RatePerPeer
+	return lim.Allow()
 }
 
 func (l *localAgents) Has(skill string) bool {
@@ -210,27 +204,15 @@ func (l *localAgents) Has(skill string) bool {
 }
 
 func (l *localAgents) Admit(skill string, input json.RawMessage, from peer.ID, c cid.Cid) (tasks.Job, error) {
-	agent, _, ok := l.m.Skill(skill)
-	if !ok {
-		return nil, l.m.Check(skill, input) // unknown or disabled, worded by the manager
-	}
-	if from != "" && !slices.ContainsFunc(l.m.SharedIn(c.String()), func(r agents.SkillRef) bool { return r.Skill.ID == skill }) {
-		// A private skill is not there for the community.
-		return nil, agents.Errorf(agents.CodeUnknownSkill, "no agent here offers skill %s to the community", skill)
-	}
-	if err := l.m.Check(skill, input); err != nil {
-		return nil, err
-	}
-	if from != "" {
-		if ok, limit := l.allow(agent, from); !ok {
-			return nil, agents.Errorf(tasks.CodeRateLimited, "agent %s takes at most %g tasks a second from one member", agent, limit)
-		}
-	}
-	release, err := l.m.TryAcquire(skill)
+	adm, err := l.m.Admit(skill, input, c.String(), from != "")
 	if err != nil {
 		return nil, err
 	}
-	return &job{m: l.m, agent: agent, skill: skill, input: input, release: release}, nil
+	if from != "" && adm.Limits.RatePerPeer > 0 && !l.allow(adm.Agent, from, adm.Limits.RatePerPeer) {
+		adm.Release()
+		return nil, agents.Errorf(tasks.CodeRateLimited, "agent %s takes at most %g tasks a second from one member", adm.Agent, adm.Limits.RatePerPeer)
+	}
+	return &job{m: l.m, agent: adm.Agent, skill: skill, input: input, release: adm.Release}, nil
 }
 
 type job struct {
@@ -244,7 +226,7 @@ type job struct {
 func (j *job) Agent() string { return j.agent }
 func (j *job) Release()      { j.release() }
 func (j *job) Run(ctx context.Context, p agents.Progress) (json.RawMessage, error) {
-	return j.m.RunAcquired(ctx, j.skill, j.input, p)
+	return j.m.RunAdmitted(ctx, j.skill, j.input, p)
 }
 
 // --- api.Work ---

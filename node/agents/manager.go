@@ -616,6 +616,50 @@ func (m *Manager) RunAcquired(ctx context.Context, id string, input json.RawMess
 	return m.run(ctx, r, se, input, progress)
 }
 
+// Admission is an admitted task: the agent that will run it and its
+// limits. Release must be called once the task ends (it is idempotent).
+type Admission struct {
+	Agent   string
+	Limits  Limits
+	Release func()
+}
+
+// Admit does in one lookup what a network executor needs before it accepts
+// a task: the skill is known and enabled, shared with community when
+// shared is true (a private skill then reads as unknown), the input is
+// within size and valid, and a concurrency slot is free. Run the task with
+// RunAdmitted, which does not check the input again.
+func (m *Manager) Admit(id string, input json.RawMessage, community string, shared bool) (Admission, error) {
+	r, se, err := m.lookup(id)
+	if err != nil {
+		return Admission{}, err
+	}
+	if shared {
+		c := r.spec.Sharing.Communities
+		if r.spec.Sharing.Mode == "private" || (len(c) > 0 && !slices.Contains(c, community)) {
+			return Admission{}, Errorf(CodeUnknownSkill, "no agent here offers skill %s to the community", id)
+		}
+	}
+	if err := checkInput(r, se, input); err != nil {
+		return Admission{}, err
+	}
+	release, err := r.tryAcquire()
+	if err != nil {
+		return Admission{}, err
+	}
+	return Admission{Agent: r.name, Limits: r.spec.Limits, Release: release}, nil
+}
+
+// RunAdmitted runs a task admitted by Admit: its input is not checked
+// again. The output is checked as Run checks it.
+func (m *Manager) RunAdmitted(ctx context.Context, id string, input json.RawMessage, progress Progress) (json.RawMessage, error) {
+	r, se, err := m.lookup(id)
+	if err != nil {
+		return nil, err
+	}
+	return m.run(ctx, r, se, input, progress)
+}
+
 func (m *Manager) lookup(id string) (*running, *skillEntry, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()

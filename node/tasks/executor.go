@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -33,6 +34,9 @@ const (
 	// out much later).
 	Heartbeat = 2 * time.Second
 	Silence   = 4 * Heartbeat
+	// acceptedDelay is how long Accepted may wait to share a write with
+	// the Result of a quick task.
+	acceptedDelay = 2 * time.Millisecond
 )
 
 // Rejection codes of the executor (besides the agents.Code* ones).
@@ -54,8 +58,10 @@ func (s *Service) serve(st network.Stream) {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	from := st.Conn().RemotePeer()
+	fromStr := from.String()
 	_ = st.SetReadDeadline(time.Now().Add(requestWait))
-	f, err := task.Read(st, task.MaxFrame)
+	rd := bufio.NewReader(st)
+	f, err := task.Read(rd, task.MaxFrame)
 	if err != nil {
 		s.log.Debug("bad task request", "peer", from, "err", err)
 		_ = st.Reset()
@@ -84,7 +90,7 @@ func (s *Service) serve(st network.Stream) {
 	case s.inAncestry(req.Ancestry):
 		reject(CodeLoop, "this node is already working on an ancestor of the task")
 		return
-	case !s.firstSeen(from, req.ID, now):
+	case !s.firstSeen(fromStr, req.ID, now):
 		reject(CodeDuplicate, "this node has already received a task with that ID from you")
 		return
 	case !s.limiter(from).Allow():
@@ -97,10 +103,14 @@ func (s *Service) serve(st network.Stream) {
 		return
 	}
 	defer job.Release()
-	if err := task.Write(st, &task.Accepted{ID: req.ID, Agent: job.Agent()}); err != nil {
+	// Accepted waits a moment in the buffer: a task that ends at once goes
+	// out with its Result in one write.
+	w := &frameWriter{st: st, bw: bufio.NewWriter(st)}
+	if err := w.write(&task.Accepted{ID: req.ID, Agent: job.Agent()}, false); err != nil {
 		_ = st.Reset()
 		return
 	}
+	w.flushSoon(acceptedDelay)
 
 	deadline := time.UnixMilli(req.Deadline)
 	if limit := now.Add(maxTaskTime); deadline.After(limit) {
@@ -111,35 +121,39 @@ func (s *Service) serve(st network.Stream) {
 	ms := now.UnixMilli()
 	l := s.begin(api.Task{
 		ID: req.ID, Status: StatusWorking, Role: "executor", Skill: req.Skill, Community: req.Community.String(),
-		Executor: s.self.String(), Agent: job.Agent(), Requester: from.String(), Input: keep(req.Input),
+		Executor: s.selfStr, Agent: job.Agent(), Requester: fromStr, Input: keep(req.Input),
 		Created: ms, Updated: ms, Attempts: 1, Ancestry: req.Ancestry,
-		Events: []api.TaskEvent{{Seq: 1, Time: ms, Type: "accepted", Peer: from.String(), Agent: job.Agent()}},
+		Events: []api.TaskEvent{{Seq: 1, Time: ms, Type: "accepted", Peer: fromStr, Agent: job.Agent()}},
 	}, cancel)
 	defer s.end(l)
 
 	// The requester may cancel, or go away (reset): both stop the work.
-	var canceled sync.Once
+	var cmu sync.Mutex
 	canceledBy := ""
+	stopWith := func(why string) {
+		cmu.Lock()
+		if canceledBy == "" {
+			canceledBy = why
+		}
+		cmu.Unlock()
+		cancel()
+	}
 	go func() {
 		for {
-			f, err := task.Read(st, task.MaxFrame)
+			f, err := task.Read(rd, task.MaxFrame)
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
-					canceled.Do(func() { canceledBy = "the requester went away" })
-					cancel()
+					stopWith("the requester went away")
 				}
 				return
 			}
 			if c, ok := f.(*task.Cancel); ok && c.ID == req.ID {
-				canceled.Do(func() { canceledBy = "canceled by the requester" })
-				cancel()
+				stopWith("canceled by the requester")
 				return
 			}
 		}
 	}()
 
-	var wmu sync.Mutex
-	var seq uint64
 	progress := func(msg string, pct int) {
 		if pct < -1 || pct > 100 {
 			pct = -1
@@ -147,32 +161,28 @@ func (s *Service) serve(st network.Stream) {
 		if len(msg) > task.MaxReason {
 			msg = msg[:task.MaxReason]
 		}
-		wmu.Lock()
-		seq++
-		_ = task.Write(st, &task.Progress{ID: req.ID, Seq: seq, Message: msg, Percent: int64(pct)})
-		wmu.Unlock()
+		_ = w.progress(req.ID, msg, pct)
 		s.event(l, api.TaskEvent{Type: "progress", Message: msg, Percent: pct}, nil)
 	}
-	beat := make(chan struct{})
-	go func() {
-		t := time.NewTicker(Heartbeat)
-		defer t.Stop()
-		for {
-			select {
-			case <-beat:
-				return
-			case <-t.C:
-				wmu.Lock()
-				seq++
-				_ = task.Write(st, &task.Progress{ID: req.ID, Seq: seq, Percent: -1})
-				wmu.Unlock()
-			}
+	// An empty Progress every Heartbeat while the agent says nothing.
+	var beat *time.Timer
+	var beatMu sync.Mutex
+	beating := true
+	beat = time.AfterFunc(Heartbeat, func() {
+		_ = w.progress(req.ID, "", -1)
+		beatMu.Lock()
+		if beating {
+			beat.Reset(Heartbeat)
 		}
-	}()
+		beatMu.Unlock()
+	})
 	started := s.cfg.Now()
 	out, runErr := job.Run(withLineage(ctx, req.ID, Request{Ancestry: req.Ancestry, HopsLeft: int(req.HopsLeft)}), progress)
 	ended := s.cfg.Now()
-	close(beat)
+	beatMu.Lock()
+	beating = false
+	beat.Stop()
+	beatMu.Unlock()
 	if runErr == nil && len(out) > task.MaxPayload {
 		runErr = agents.Errorf(agents.CodeOutputTooBig, "the output is %d bytes, over the protocol's %d", len(out), task.MaxPayload)
 	}
@@ -192,25 +202,25 @@ func (s *Service) serve(st network.Stream) {
 		raw = nil
 	}
 
-	wmu.Lock()
-	_ = st.SetWriteDeadline(time.Now().Add(requestWait))
 	var final api.TaskEvent
 	code, reason := "", ""
+	_ = st.SetWriteDeadline(time.Now().Add(requestWait))
 	if runErr == nil && raw != nil {
-		err = task.Write(st, &task.Result{ID: req.ID, Output: out, Receipt: raw})
+		err = w.write(&task.Result{ID: req.ID, Output: out, Receipt: raw}, true)
 		final = api.TaskEvent{Type: StatusCompleted}
 	} else {
 		if runErr == nil {
 			runErr = signErr
 		}
 		code, reason = agents.CodeOf(runErr), reasonOf(runErr)
+		cmu.Lock()
 		if canceledBy != "" {
 			code, reason = agents.CodeCanceled, canceledBy
 		}
-		err = task.Write(st, &task.Failed{ID: req.ID, Code: code, Reason: clipReason(reason), Receipt: raw})
+		cmu.Unlock()
+		err = w.write(&task.Failed{ID: req.ID, Code: code, Reason: clipReason(reason), Receipt: raw}, true)
 		final = api.TaskEvent{Type: StatusFailed, Code: code, Message: reason}
 	}
-	wmu.Unlock()
 	if err != nil {
 		s.log.Debug("could not send a task's end", "task", req.ID, "peer", from, "err", err)
 		_ = st.Reset()
@@ -244,22 +254,23 @@ func (s *Service) inAncestry(ancestry []string) bool {
 	return slices.ContainsFunc(ancestry, func(id string) bool { return s.live[id] != nil })
 }
 
-// firstSeen records a request ID from a peer and reports whether it is new.
-func (s *Service) firstSeen(from interface{ String() string }, id string, now time.Time) bool {
-	k := from.String() + "/" + id
+// firstSeen records a request ID from a peer and reports whether it is new
+// (within the last seenFor at least). Two generations of IDs are kept, so
+// forgetting old ones costs nothing per request.
+func (s *Service) firstSeen(from, id string, now time.Time) bool {
+	k := from + "/" + id
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t, ok := s.seen[k]; ok && now.Sub(t) < seenFor {
+	if now.Sub(s.seenSince) >= seenFor {
+		s.seenOld, s.seen, s.seenSince = s.seen, map[string]struct{}{}, now
+	}
+	if _, ok := s.seen[k]; ok {
 		return false
 	}
-	if len(s.seen) > 100000 {
-		for k, t := range s.seen {
-			if now.Sub(t) >= seenFor {
-				delete(s.seen, k)
-			}
-		}
+	if _, ok := s.seenOld[k]; ok {
+		return false
 	}
-	s.seen[k] = now
+	s.seen[k] = struct{}{}
 	return true
 }
 
@@ -290,4 +301,53 @@ func keep(payload json.RawMessage) json.RawMessage {
 		return nil
 	}
 	return payload
+}
+
+// frameWriter serialises the executor's frames on a stream through a
+// buffer.
+type frameWriter struct {
+	mu    sync.Mutex
+	st    network.Stream
+	bw    *bufio.Writer
+	seq   uint64
+	timer *time.Timer
+}
+
+// write buffers f and, if flush, sends everything buffered.
+func (w *frameWriter) write(f task.Frame, flush bool) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.writeLocked(f, flush)
+}
+
+func (w *frameWriter) writeLocked(f task.Frame, flush bool) error {
+	if err := task.Write(w.bw, f); err != nil {
+		return err
+	}
+	if flush {
+		if w.timer != nil {
+			w.timer.Stop()
+		}
+		return w.bw.Flush()
+	}
+	return nil
+}
+
+// flushSoon sends what is buffered after d unless a write flushes first.
+func (w *frameWriter) flushSoon(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = time.AfterFunc(d, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		_ = w.bw.Flush()
+	})
+}
+
+// progress sends a Progress frame with the next seq.
+func (w *frameWriter) progress(id, msg string, pct int) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.seq++
+	return w.writeLocked(&task.Progress{ID: id, Seq: w.seq, Message: msg, Percent: int64(pct)}, true)
 }

@@ -24,8 +24,9 @@ const (
 	// maxEvents bounds a task's timeline; further progress events replace
 	// the last progress event.
 	maxEvents = 200
-	// flushEvery is how long a journal write may wait to join a batch.
-	flushEvery = 20 * time.Millisecond
+	// flushEvery is how long a journal write may wait to join a batch: a
+	// task that ends within it is written once.
+	flushEvery = 50 * time.Millisecond
 )
 
 // Terminal reports whether a status is final.
@@ -50,6 +51,14 @@ const (
 // ErrNotFound is a task ID the journal does not know.
 var ErrNotFound = errors.New("no task with that ID")
 
+// snapshotter gives a task's current state; it is read when the journal
+// writes, so a task that changes many times in a batch is encoded once.
+type snapshotter interface{ snapshot() api.Task }
+
+type fixed api.Task
+
+func (f fixed) snapshot() api.Task { return api.Task(f) }
+
 // journal writes tasks to badger off the caller's path: updates collect in
 // a map and one goroutine writes them in batches (group commit), so a
 // delegation's round trip never waits for the disk.
@@ -58,14 +67,17 @@ type journal struct {
 	log *slog.Logger
 
 	mu    sync.Mutex
-	dirty map[string]api.Task
-	kick  chan struct{}
-	done  chan struct{}
-	stop  chan struct{}
+	dirty map[string]snapshotter
+	// flushing holds the batch being written, so a reader never finds a
+	// task in neither place.
+	flushing map[string]snapshotter
+	kick     chan struct{}
+	done     chan struct{}
+	stop     chan struct{}
 }
 
 func openJournal(db *badger.DB, log *slog.Logger, now time.Time) (*journal, error) {
-	j := &journal{db: db, log: log, dirty: map[string]api.Task{}, kick: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
+	j := &journal{db: db, log: log, dirty: map[string]snapshotter{}, kick: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
 	if err := j.recover(now); err != nil {
 		return nil, err
 	}
@@ -101,7 +113,7 @@ func (j *journal) recover(now time.Time) error {
 		t.Updated = ms
 		t.DurationMS = ms - t.Created
 		t.Events = append(t.Events, api.TaskEvent{Seq: len(t.Events) + 1, Time: ms, Type: StatusFailed, Code: t.Code, Message: t.Error})
-		j.put(t)
+		j.put(t.ID, fixed(t))
 	}
 	return j.flush()
 }
@@ -113,10 +125,10 @@ func taskKey(t api.Task) []byte {
 	return append(k, t.ID...)
 }
 
-// put queues t for writing.
-func (j *journal) put(t api.Task) {
+// put queues a task for writing.
+func (j *journal) put(id string, t snapshotter) {
 	j.mu.Lock()
-	j.dirty[t.ID] = t
+	j.dirty[id] = t
 	j.mu.Unlock()
 	select {
 	case j.kick <- struct{}{}:
@@ -151,14 +163,21 @@ func (j *journal) run() {
 func (j *journal) flush() error {
 	j.mu.Lock()
 	batch := j.dirty
-	j.dirty = map[string]api.Task{}
+	j.dirty = map[string]snapshotter{}
+	j.flushing = batch
 	j.mu.Unlock()
+	defer func() {
+		j.mu.Lock()
+		j.flushing = nil
+		j.mu.Unlock()
+	}()
 	if len(batch) == 0 {
 		return nil
 	}
 	wb := j.db.NewWriteBatch()
 	defer wb.Cancel()
-	for _, t := range batch {
+	for _, e := range batch {
+		t := e.snapshot()
 		v, err := json.Marshal(t)
 		if err != nil {
 			return err
@@ -182,11 +201,15 @@ func (j *journal) close() {
 // get reads a task, the pending version first.
 func (j *journal) get(id string) (api.Task, error) {
 	j.mu.Lock()
-	t, ok := j.dirty[id]
+	e, ok := j.dirty[id]
+	if !ok {
+		e, ok = j.flushing[id]
+	}
 	j.mu.Unlock()
 	if ok {
-		return t, nil
+		return e.snapshot(), nil
 	}
+	var t api.Task
 	err := j.db.View(func(txn *badger.Txn) error {
 		it, err := txn.Get(append([]byte(keyByID), id...))
 		if err != nil {
@@ -211,9 +234,12 @@ func (j *journal) get(id string) (api.Task, error) {
 // list returns up to limit tasks, newest first, without events or payloads.
 func (j *journal) list(limit int) ([]api.Task, error) {
 	j.mu.Lock()
-	pending := make(map[string]api.Task, len(j.dirty))
+	pending := make(map[string]api.Task, len(j.dirty)+len(j.flushing))
+	for k, v := range j.flushing {
+		pending[k] = v.snapshot()
+	}
 	for k, v := range j.dirty {
-		pending[k] = v
+		pending[k] = v.snapshot()
 	}
 	j.mu.Unlock()
 	var out []api.Task

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -97,7 +98,7 @@ func (s *Service) Submit(ctx context.Context, r Request) (api.Task, error) {
 	ms := s.now()
 	t := api.Task{
 		ID: NewID(), Status: StatusSubmitted, Role: "requester", Skill: r.Skill, Input: keep(r.Input),
-		Requester: s.self.String(), Created: ms, Updated: ms, Parent: r.Parent, Ancestry: r.Ancestry,
+		Requester: s.selfStr, Created: ms, Updated: ms, Parent: r.Parent, Ancestry: r.Ancestry,
 		Events: []api.TaskEvent{{Seq: 1, Time: ms, Type: StatusSubmitted}},
 	}
 	if comm.Defined() {
@@ -235,12 +236,12 @@ func peerString(p peer.ID) string {
 func (s *Service) runLocal(ctx context.Context, l *live, r Request, comm cid.Cid) outcome {
 	job, err := s.cfg.Local.Admit(r.Skill, r.Input, "", comm)
 	if err != nil {
-		s.event(l, api.TaskEvent{Type: StatusRejected, Peer: s.self.String(), Code: agents.CodeOf(err), Message: reasonOf(err)}, func(t *api.Task) { t.Attempts++ })
+		s.event(l, api.TaskEvent{Type: StatusRejected, Peer: s.selfStr, Code: agents.CodeOf(err), Message: reasonOf(err)}, func(t *api.Task) { t.Attempts++ })
 		return outcome{status: StatusRejected, code: agents.CodeOf(err), reason: reasonOf(err), executor: s.self}
 	}
 	defer job.Release()
-	s.event(l, api.TaskEvent{Type: "accepted", Peer: s.self.String(), Agent: job.Agent()}, func(t *api.Task) {
-		t.Status, t.Executor, t.Agent = StatusWorking, s.self.String(), job.Agent()
+	s.event(l, api.TaskEvent{Type: "accepted", Peer: s.selfStr, Agent: job.Agent()}, func(t *api.Task) {
+		t.Status, t.Executor, t.Agent = StatusWorking, s.selfStr, job.Agent()
 		t.Attempts++
 	})
 	started := s.cfg.Now()
@@ -272,12 +273,13 @@ func (s *Service) runLocal(ctx context.Context, l *live, r Request, comm cid.Cid
 }
 
 func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Cid, p peer.ID) outcome {
+	pStr := p.String()
 	fail := func(status, code, reason string) outcome {
 		return outcome{status: status, code: code, reason: reason, executor: p}
 	}
-	s.event(l, api.TaskEvent{Type: "attempt", Peer: p.String()}, func(t *api.Task) {
+	s.event(l, api.TaskEvent{Type: "attempt", Peer: pStr}, func(t *api.Task) {
 		t.Attempts++
-		t.Executor = p.String()
+		t.Executor = pStr
 	})
 	deadline, _ := ctx.Deadline()
 	started := time.Now()
@@ -315,10 +317,11 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 		return fail(StatusFailed, CodeProtocol, "the provider broke the task protocol: "+what)
 	}
 	accepted := false
+	rd := bufio.NewReader(st)
 	for {
 		// An executor that says nothing for Silence is gone.
 		_ = st.SetReadDeadline(earliest(deadline, time.Now().Add(Silence)))
-		f, err := task.Read(st, task.MaxFrame)
+		f, err := task.Read(rd, task.MaxFrame)
 		if err != nil {
 			_ = st.Reset()
 			if ctx.Err() != nil {
@@ -339,14 +342,14 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 				return protocolErr("rejected after accepting")
 			}
 			_ = st.Close()
-			s.event(l, api.TaskEvent{Type: StatusRejected, Peer: p.String(), Code: f.Code, Message: f.Reason}, nil)
+			s.event(l, api.TaskEvent{Type: StatusRejected, Peer: pStr, Code: f.Code, Message: f.Reason}, nil)
 			return fail(StatusRejected, f.Code, f.Reason)
 		case *task.Accepted:
 			if accepted {
 				return protocolErr("accepted twice")
 			}
 			accepted = true
-			s.event(l, api.TaskEvent{Type: "accepted", Peer: p.String(), Agent: f.Agent}, func(t *api.Task) {
+			s.event(l, api.TaskEvent{Type: "accepted", Peer: pStr, Agent: f.Agent}, func(t *api.Task) {
 				t.Status, t.Agent = StatusWorking, f.Agent
 			})
 		case *task.Progress:
@@ -354,7 +357,7 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 				return protocolErr("progress before accepting")
 			}
 			if f.Message != "" || f.Percent >= 0 { // not a heartbeat
-				s.event(l, api.TaskEvent{Type: "progress", Peer: p.String(), Message: f.Message, Percent: int(f.Percent)}, nil)
+				s.event(l, api.TaskEvent{Type: "progress", Peer: pStr, Message: f.Message, Percent: int(f.Percent)}, nil)
 			}
 		case *task.Result:
 			if !accepted {

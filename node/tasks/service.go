@@ -68,7 +68,8 @@ type Config struct {
 	Log     *slog.Logger
 	Now     func() time.Time
 	// RatePerPeer and Burst bound the tasks one remote peer may submit to
-	// this node (defaults 50/s, burst 100).
+	// this node (defaults 200/s, burst 400); each agent may set a lower
+	// rate of its own (limits.rate_per_peer).
 	RatePerPeer float64
 	Burst       int
 	// DefaultTimeout is a task's deadline when the request names none
@@ -87,10 +88,15 @@ type Service struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
+	selfStr string
+
 	mu    sync.Mutex
 	live  map[string]*live
-	seen  map[string]time.Time // remote requests by requester/ID, against replays
 	rates map[peer.ID]*rate.Limiter
+	// seen and seenOld hold remote request IDs (requester/ID) of the
+	// current and the previous seenFor period, against replays.
+	seen, seenOld map[string]struct{}
+	seenSince     time.Time
 }
 
 // live is a task in flight on this node.
@@ -99,6 +105,15 @@ type live struct {
 	t      api.Task
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// snapshot implements snapshotter.
+func (l *live) snapshot() api.Task {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.t
+	t.Events = slices.Clone(l.t.Events)
+	return t
 }
 
 // New opens the journal (ending tasks a previous run left in flight) and
@@ -114,10 +129,10 @@ func New(cfg Config) (*Service, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.RatePerPeer <= 0 {
-		cfg.RatePerPeer = 50
+		cfg.RatePerPeer = 200
 	}
 	if cfg.Burst <= 0 {
-		cfg.Burst = 100
+		cfg.Burst = 400
 	}
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 60 * time.Second
@@ -127,8 +142,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, self: cfg.Host.ID(), log: cfg.Log, j: j, ctx: ctx, stop: stop,
-		live: map[string]*live{}, seen: map[string]time.Time{}, rates: map[peer.ID]*rate.Limiter{}}
+	s := &Service{cfg: cfg, self: cfg.Host.ID(), selfStr: cfg.Host.ID().String(), log: cfg.Log, j: j, ctx: ctx, stop: stop,
+		live: map[string]*live{}, seen: map[string]struct{}{}, seenSince: cfg.Now(), rates: map[peer.ID]*rate.Limiter{}}
 	cfg.Host.SetStreamHandler(task.ProtocolID, s.serve)
 	return s, nil
 }
@@ -156,14 +171,14 @@ func (s *Service) begin(t api.Task, cancel context.CancelFunc) *live {
 	s.mu.Lock()
 	s.live[t.ID] = l
 	s.mu.Unlock()
-	s.j.put(t)
+	s.j.put(t.ID, l)
 	s.publish(t, t.Events[len(t.Events)-1])
 	return l
 }
 
 // event appends an event to a live task, applies change, journals it and
 // tells the event stream.
-func (s *Service) event(l *live, ev api.TaskEvent, change func(*api.Task)) api.Task {
+func (s *Service) event(l *live, ev api.TaskEvent, change func(*api.Task)) {
 	l.mu.Lock()
 	ev.Time = s.now()
 	if change != nil {
@@ -181,12 +196,14 @@ func (s *Service) event(l *live, ev api.TaskEvent, change func(*api.Task)) api.T
 	if Terminal(t.Status) {
 		t.DurationMS = t.Updated - t.Created
 	}
-	snap := *t
-	snap.Events = slices.Clone(t.Events)
+	id, status, role, skill := t.ID, t.Status, t.Role, t.Skill
 	l.mu.Unlock()
-	s.j.put(snap)
-	s.publish(snap, ev)
-	return snap
+	s.j.put(id, l)
+	if s.cfg.Events != nil {
+		s.cfg.Events.Publish("task.updated", map[string]any{
+			"task_id": id, "status": status, "role": role, "skill": skill, "event": ev,
+		})
+	}
 }
 
 // end removes a finished live task.
@@ -212,11 +229,7 @@ func (s *Service) Get(id string) (api.Task, error) {
 	l := s.live[id]
 	s.mu.Unlock()
 	if l != nil {
-		l.mu.Lock()
-		t := l.t
-		t.Events = slices.Clone(l.t.Events)
-		l.mu.Unlock()
-		return t, nil
+		return l.snapshot(), nil
 	}
 	return s.j.get(id)
 }
@@ -249,13 +262,14 @@ func (s *Service) Wait(ctx context.Context, id string) (api.Task, error) {
 	s.mu.Lock()
 	l := s.live[id]
 	s.mu.Unlock()
-	if l != nil {
-		select {
-		case <-l.done:
-		case <-ctx.Done():
-		}
+	if l == nil {
+		return s.Get(id)
 	}
-	return s.Get(id)
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+	}
+	return l.snapshot(), nil
 }
 
 // receiptView decodes a receipt for the API.
