@@ -15,8 +15,8 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/agora-p2p/agora/node/agents"
-	// LLM "github.com/agora-p2p/agora/node/agents/llm"
-	// MCPAGENT "github.com/agora-p2p/agora/node/agents/mcpagent"
+	"github.com/agora-p2p/agora/node/agents/llm"
+	"github.com/agora-p2p/agora/node/agents/mcpagent"
 	"github.com/agora-p2p/agora/node/api"
 	"github.com/agora-p2p/agora/node/capindex"
 	"github.com/agora-p2p/agora/node/tasks"
@@ -29,8 +29,8 @@ func Factories() map[string]agents.Factory {
 	return map[string]agents.Factory{
 		"builtin": agents.BuiltinFactory,
 		"exec":    agents.ExecFactory,
-		// LLM "openai":  llm.Factory,
-		// MCPAGENT "mcp":     mcpagent.Factory,
+		"openai":  llm.Factory,
+		"mcp":     mcpagent.Factory,
 	}
 }
 
