@@ -25,6 +25,10 @@ const (
 	// joinDebounce gathers the member-joined events of a burst (a node
 	// that starts meets many peers at once) into one republication.
 	joinDebounce = 500 * time.Millisecond
+	// joinRepeat is when a newcomer is sent the advert a second time: the
+	// first may reach relays whose gossipsub mesh has not formed yet (the
+	// heartbeat is 1 s), and a mesh relays only what arrives after it.
+	joinRepeat = 3 * time.Second
 )
 
 // AdvertiserConfig wires an Advertiser.
@@ -53,11 +57,12 @@ type Advertiser struct {
 	cfg  AdvertiserConfig
 	self peer.ID
 
-	kick chan struct{}
-	mu   sync.Mutex
-	last map[cid.Cid]published
-	seq  uint64
-	join map[cid.Cid]bool
+	kick   chan struct{}
+	mu     sync.Mutex
+	last   map[cid.Cid]published
+	seq    uint64
+	join   map[cid.Cid]bool
+	repeat map[cid.Cid]*time.Timer
 }
 
 type published struct {
@@ -104,10 +109,28 @@ func (a *Advertiser) Kick() {
 // MemberJoined schedules a republication in community, so the newcomer
 // gets this node's advert without waiting for the next refresh.
 func (a *Advertiser) MemberJoined(community cid.Cid, _ peer.ID) {
+	mark := func() {
+		a.mu.Lock()
+		a.join[community] = true
+		a.mu.Unlock()
+		a.Kick()
+	}
+	mark()
 	a.mu.Lock()
-	a.join[community] = true
+	if a.repeat == nil {
+		a.repeat = map[cid.Cid]*time.Timer{}
+	}
+	if t := a.repeat[community]; t != nil {
+		t.Reset(joinRepeat)
+	} else {
+		a.repeat[community] = time.AfterFunc(joinRepeat, func() {
+			a.mu.Lock()
+			delete(a.repeat, community)
+			a.mu.Unlock()
+			mark()
+		})
+	}
 	a.mu.Unlock()
-	a.Kick()
 }
 
 // Run publishes until ctx ends.

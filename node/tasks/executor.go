@@ -93,6 +93,11 @@ func (s *Service) serve(st network.Stream) {
 	case !s.firstSeen(fromStr, req.ID, now):
 		reject(CodeDuplicate, "this node has already received a task with that ID from you")
 		return
+	case s.known(req.ID):
+		// Task IDs are random; one this node knows is a replay or an
+		// attempt to overwrite a task of its own.
+		reject(CodeDuplicate, "this node already has a task with that ID")
+		return
 	case !s.limiter(from).Allow():
 		reject(CodeRateLimited, "too many tasks from your node; slow down")
 		return
@@ -103,15 +108,6 @@ func (s *Service) serve(st network.Stream) {
 		return
 	}
 	defer job.Release()
-	// Accepted waits a moment in the buffer: a task that ends at once goes
-	// out with its Result in one write.
-	w := &frameWriter{st: st, bw: bufio.NewWriter(st)}
-	if err := w.write(&task.Accepted{ID: req.ID, Agent: job.Agent()}, false); err != nil {
-		_ = st.Reset()
-		return
-	}
-	w.flushSoon(acceptedDelay)
-
 	deadline := time.UnixMilli(req.Deadline)
 	if limit := now.Add(maxTaskTime); deadline.After(limit) {
 		deadline = limit
@@ -119,13 +115,27 @@ func (s *Service) serve(st network.Stream) {
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
 	defer cancel()
 	ms := now.UnixMilli()
-	l := s.begin(api.Task{
+	// Registered before Accepted goes out, so the loop check and the API see
+	// the task as soon as the requester does.
+	l, ok := s.tryBegin(api.Task{
 		ID: req.ID, Status: StatusWorking, Role: "executor", Skill: req.Skill, Community: req.Community.String(),
 		Executor: s.selfStr, Agent: job.Agent(), Requester: fromStr, Input: keep(req.Input),
 		Created: ms, Updated: ms, Attempts: 1, Ancestry: req.Ancestry,
 		Events: []api.TaskEvent{{Seq: 1, Time: ms, Type: "accepted", Peer: fromStr, Agent: job.Agent()}},
 	}, cancel)
+	if !ok {
+		reject(CodeDuplicate, "this node already has a task with that ID")
+		return
+	}
 	defer s.end(l)
+	// Accepted waits a moment in the buffer: a task that ends at once goes
+	// out with its Result in one write.
+	w := &frameWriter{st: st, bw: bufio.NewWriter(st)}
+	if err := w.write(&task.Accepted{ID: req.ID, Agent: job.Agent()}, false); err != nil {
+		_ = st.Reset()
+		cancel()
+	}
+	w.flushSoon(acceptedDelay)
 
 	// The requester may cancel, or go away (reset): both stop the work.
 	var cmu sync.Mutex
@@ -169,7 +179,10 @@ func (s *Service) serve(st network.Stream) {
 	var beatMu sync.Mutex
 	beating := true
 	beat = time.AfterFunc(Heartbeat, func() {
-		_ = w.progress(req.ID, "", -1)
+		if err := w.progress(req.ID, "", -1); err != nil {
+			stopWith("the requester went away")
+			return
+		}
 		beatMu.Lock()
 		if beating {
 			beat.Reset(Heartbeat)

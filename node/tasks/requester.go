@@ -89,7 +89,11 @@ func (s *Service) Submit(ctx context.Context, r Request) (api.Task, error) {
 		return bad("--remote and --peer naming this node contradict each other")
 	}
 	var comm cid.Cid
-	if c, err := s.cfg.Default(r.Community); err == nil {
+	def := s.cfg.Default
+	if def == nil {
+		def = func(string) (cid.Cid, error) { return cid.Undef, errors.New("this node is not in any community") }
+	}
+	if c, err := def(r.Community); err == nil {
 		comm = c
 	} else if !localOnly && (r.Remote || r.Peer != "" || !s.cfg.Local.Has(r.Skill)) {
 		return bad("%v", err)

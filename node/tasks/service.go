@@ -167,13 +167,36 @@ func (s *Service) now() int64 { return s.cfg.Now().UnixMilli() }
 
 // begin registers a live task and journals it.
 func (s *Service) begin(t api.Task, cancel context.CancelFunc) *live {
+	l, _ := s.tryBegin(t, cancel)
+	return l
+}
+
+// tryBegin is begin unless a task with the same ID is live; ok is false
+// then and nothing changed.
+func (s *Service) tryBegin(t api.Task, cancel context.CancelFunc) (_ *live, ok bool) {
 	l := &live{t: t, cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()
+	if s.live[t.ID] != nil {
+		s.mu.Unlock()
+		return nil, false
+	}
 	s.live[t.ID] = l
 	s.mu.Unlock()
 	s.j.put(t.ID, l)
 	s.publish(t, t.Events[len(t.Events)-1])
-	return l
+	return l, true
+}
+
+// known reports whether a task with this ID is live or journaled here.
+func (s *Service) known(id string) bool {
+	s.mu.Lock()
+	l := s.live[id]
+	s.mu.Unlock()
+	if l != nil {
+		return true
+	}
+	_, err := s.j.get(id)
+	return err == nil
 }
 
 // event appends an event to a live task, applies change, journals it and
