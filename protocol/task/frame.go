@@ -2,7 +2,6 @@ package task
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/agora-p2p/agora/protocol/canon"
 	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-msgio"
+	"github.com/multiformats/go-varint"
 )
 
 // ProtocolID is the libp2p protocol of delegation.
@@ -431,15 +432,13 @@ func Decode(b []byte) (Frame, error) {
 }
 
 // Write writes f as an unsigned varint length and its encoding, in one
-// Write call.
+// Write call (go-msgio's varint framing, as libp2p protocols use).
 func Write(w io.Writer, f Frame) error {
 	b, err := Encode(f)
 	if err != nil {
 		return err
 	}
-	buf := make([]byte, 0, binary.MaxVarintLen64+len(b))
-	buf = binary.AppendUvarint(buf, uint64(len(b)))
-	if _, err := w.Write(append(buf, b...)); err != nil {
+	if err := msgio.NewVarintWriter(w).WriteMsg(b); err != nil {
 		return fmt.Errorf("task: write %s frame: %w", f.Type(), err)
 	}
 	return nil
@@ -447,45 +446,35 @@ func Write(w io.Writer, f Frame) error {
 
 // Read reads one frame written by Write, allocating nothing for a frame
 // whose announced length is over max (at most MaxFrame). A clean end of
-// stream before a frame is io.EOF.
+// stream before a frame is io.EOF; the length prefix must be a minimal
+// varint. Read consumes no byte past the frame.
 func Read(r io.Reader, max int) (Frame, error) {
 	max = min(max, MaxFrame)
 	if max <= 0 {
 		max = MaxFrame
 	}
-	br, ok := r.(io.ByteReader)
-	if !ok {
-		br = byteReader{r}
-	}
-	n, err := binary.ReadUvarint(br)
+	mr := msgio.NewVarintReaderSize(r, max)
+	buf, err := mr.ReadMsg()
 	switch {
-	case err == io.EOF:
+	case err == io.EOF && buf == nil:
 		return nil, io.EOF
+	case errors.Is(err, msgio.ErrMsgTooLarge):
+		return nil, fmt.Errorf("%w: limit %d", ErrFrameTooLarge, max)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("task: read frame: %w", io.ErrUnexpectedEOF)
+	case err != nil && isVarintError(err):
+		return nil, bad("length prefix: %v", err)
 	case err != nil:
-		return nil, fmt.Errorf("task: read frame length: %w", err)
-	case n == 0:
+		return nil, fmt.Errorf("task: read frame: %w", err)
+	case len(buf) == 0:
 		return nil, bad("empty frame")
-	case n > uint64(max):
-		return nil, fmt.Errorf("%w: %d bytes announced, limit %d", ErrFrameTooLarge, n, max)
 	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("task: read %d-byte frame: %w", n, err)
-	}
-	return Decode(buf)
+	defer mr.ReleaseMsg(buf)
+	return Decode(buf) // Decode copies what it keeps
 }
 
-type byteReader struct{ r io.Reader }
-
-func (b byteReader) ReadByte() (byte, error) {
-	var p [1]byte
-	if _, err := io.ReadFull(b.r, p[:]); err != nil {
-		return 0, err
-	}
-	return p[0], nil
+func isVarintError(err error) bool {
+	return errors.Is(err, varint.ErrOverflow) || errors.Is(err, varint.ErrNotMinimal) || errors.Is(err, varint.ErrUnderflow)
 }
 
 func clip(s string) string {
