@@ -94,13 +94,18 @@ func (n *Node) startWork(ctx context.Context) error {
 }
 
 // advertAgents lists what the node shares in a community.
-func (n *Node) advertAgents(c cid.Cid) []body.AdvertAgent {
+func (n *Node) advertAgents(c cid.Cid) []body.AdvertAgent { return AdvertAgents(n.Agents, c) }
+
+// AdvertAgents lists what m shares in community c, in the form of an
+// advert: the enabled agents shared with c and their skills, texts clipped
+// to the advert's limits.
+func AdvertAgents(m *agents.Manager, c cid.Cid) []body.AdvertAgent {
 	var out []body.AdvertAgent
 	idx := map[string]int{}
-	for _, ref := range n.Agents.SharedIn(c.String()) {
+	for _, ref := range m.SharedIn(c.String()) {
 		i, ok := idx[ref.Agent]
 		if !ok {
-			info, _ := n.Agents.Agent(ref.Agent)
+			info, _ := m.Agent(ref.Agent)
 			out = append(out, body.AdvertAgent{Name: ref.Agent, Description: clip(info.Description, body.MaxAdvertDescription), Version: info.Version})
 			i = len(out) - 1
 			idx[ref.Agent] = i

@@ -233,7 +233,7 @@ func (net *mnNet) advertiseDirect(from *mnNode, to ...*mnNode) {
 	t := net.t
 	t.Helper()
 	now := time.Now()
-	adv := body.Advert{Seq: uint64(now.UnixNano()), Expires: now.Add(10 * time.Minute).UnixMilli(), Agents: mnAdvertAgents(from.agents, mnCommunity)}
+	adv := body.Advert{Seq: uint64(now.UnixNano()), Expires: now.Add(10 * time.Minute).UnixMilli(), Agents: node.AdvertAgents(from.agents, mnCommunity)}
 	rec, err := record.Sign(from.key, record.KindAdvert, mnCommunity, adv, now)
 	if err != nil {
 		t.Fatal(err)
@@ -250,39 +250,6 @@ func (net *mnNet) advertiseDirect(from *mnNode, to ...*mnNode) {
 			t.Fatalf("index refused the advert: %v %v", fresh, err)
 		}
 	}
-}
-
-// mnAdvertAgents is node.advertAgents: what m shares in c, as an advert.
-func mnAdvertAgents(m *agents.Manager, c cid.Cid) []body.AdvertAgent {
-	var out []body.AdvertAgent
-	idx := map[string]int{}
-	for _, ref := range m.SharedIn(c.String()) {
-		i, ok := idx[ref.Agent]
-		if !ok {
-			info, _ := m.Agent(ref.Agent)
-			out = append(out, body.AdvertAgent{Name: ref.Agent, Description: mnClip(info.Description, body.MaxAdvertDescription), Version: info.Version})
-			i = len(out) - 1
-			idx[ref.Agent] = i
-		}
-		sk := ref.Skill
-		tags := sk.Tags
-		if len(tags) > body.MaxAdvertTags {
-			tags = tags[:body.MaxAdvertTags]
-		}
-		out[i].Skills = append(out[i].Skills, body.AdvertSkill{
-			ID: sk.ID, Description: mnClip(sk.Description, body.MaxAdvertDescription), Tags: tags,
-			Input: sk.Input, Output: sk.Output,
-		})
-	}
-	return out
-}
-
-func mnClip(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n])
 }
 
 // joinAdverts starts gossipsub on n, joins the adverts topic with a
@@ -312,7 +279,7 @@ func (n *mnNode) joinAdverts(t testing.TB, ctx context.Context, wg *sync.WaitGro
 	if n.adv, err = capindex.NewAdvertiser(capindex.AdvertiserConfig{
 		Key: n.key, Index: n.idx,
 		Communities: func() []cid.Cid { return []cid.Cid{mnCommunity} },
-		Agents:      func(c cid.Cid) []body.AdvertAgent { return mnAdvertAgents(n.agents, c) },
+		Agents:      func(c cid.Cid) []body.AdvertAgent { return node.AdvertAgents(n.agents, c) },
 		Publish: func(ctx context.Context, _ cid.Cid, raw []byte) error {
 			return n.topic.Publish(ctx, raw)
 		},
