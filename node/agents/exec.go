@@ -6,11 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,10 +29,6 @@ const (
 	execDrainGrace = 500 * time.Millisecond
 )
 
-// execPassEnv are the only variables of the node's environment a command
-// gets without asking.
-var execPassEnv = []string{"PATH", "HOME", "LANG", "TMPDIR"}
-
 var errOutputFlood = errors.New("output flood")
 
 // ExecFactory builds the "exec" backend: [exec] command runs without a
@@ -44,51 +38,11 @@ var errOutputFlood = errors.New("output flood")
 var ExecFactory Factory = func(ctx context.Context, spec *Spec, env Env) (Backend, error) {
 	es := spec.Exec
 	if es == nil || len(es.Command) == 0 || es.Command[0] == "" {
-		return nil, errors.New("exec.command: an exec agent needs a command (argv, no shell)")
+		return nil, errNoCommand
 	}
-	getenv := env.Getenv
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	path := es.Command[0]
-	if strings.ContainsRune(path, '/') {
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(env.Dir, path)
-		}
-		if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return nil, fmt.Errorf("exec.command: %s is not an executable file", path)
-		}
-	} else {
-		p, err := exec.LookPath(path)
-		if err != nil {
-			return nil, fmt.Errorf("exec.command: %q is not in PATH", path)
-		}
-		path = p
-	}
-	dir := es.Dir
-	if dir == "" {
-		dir = env.Dir
-	} else if !filepath.IsAbs(dir) {
-		dir = filepath.Join(env.Dir, dir)
-	}
-	var environ []string
-	for _, name := range execPassEnv {
-		if v := getenv(name); v != "" {
-			environ = append(environ, name+"="+v)
-		}
-	}
-	for i, e := range es.Env {
-		name, val, hasVal := strings.Cut(e, "=")
-		if name == "" || strings.ContainsAny(name, " \t\n\x00") || strings.ContainsRune(val, 0) {
-			return nil, fmt.Errorf("exec.env[%d]: %q is neither NAME=VALUE nor NAME", i, e)
-		}
-		if name == "AGORA_SKILL" {
-			return nil, fmt.Errorf("exec.env[%d]: AGORA_SKILL is set by agora", i)
-		}
-		if !hasVal {
-			val = getenv(name)
-		}
-		environ = append(environ, name+"="+val)
+	cmd, err := PrepareCommand("exec", es.Command, es.Dir, es.Env, env, "AGORA_SKILL")
+	if err != nil {
+		return nil, err
 	}
 	skills, err := SkillsFromSpec(spec)
 	if err != nil {
@@ -98,7 +52,7 @@ var ExecFactory Factory = func(ctx context.Context, spec *Spec, env Env) (Backen
 		return nil, errors.New("skills: an exec agent needs at least one [[skills]]")
 	}
 	b := &execBackend{
-		path: path, argv: es.Command[1:], dir: dir, env: environ,
+		path: cmd.Path, argv: cmd.Args, dir: cmd.Dir, env: cmd.Env,
 		skills: skills, args: map[string][]string{},
 		maxOutput: spec.Limits.MaxOutput,
 	}

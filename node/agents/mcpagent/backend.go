@@ -8,11 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -167,35 +164,11 @@ func httpTransport(raw string) (func() (mcp.Transport, *exec.Cmd), error) {
 }
 
 func stdioTransport(ms *agents.MCPSpec, env agents.Env) (func() (mcp.Transport, *exec.Cmd), error) {
-	path := ms.Command[0]
-	switch {
-	case path == "":
-		return nil, errors.New("mcp.command: the command is empty")
-	case strings.ContainsRune(path, '/'):
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(env.Dir, path)
-		}
-		if st, err := os.Stat(path); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-			return nil, fmt.Errorf("mcp.command: %s is not an executable file", path)
-		}
-	default:
-		p, err := exec.LookPath(path)
-		if err != nil {
-			return nil, fmt.Errorf("mcp.command: %q is not in PATH", path)
-		}
-		path = p
-	}
-	dir := ms.Dir
-	if dir == "" {
-		dir = env.Dir
-	} else if !filepath.IsAbs(dir) {
-		dir = filepath.Join(env.Dir, dir)
-	}
-	environ, err := commandEnv(ms.Env, env.Getenv)
+	c, err := agents.PrepareCommand("mcp", ms.Command, ms.Dir, ms.Env, env)
 	if err != nil {
 		return nil, err
 	}
-	args := ms.Command[1:]
+	path, args, dir, environ := c.Path, c.Args, c.Dir, c.Env
 	return func() (mcp.Transport, *exec.Cmd) {
 		cmd := exec.Command(path, args...)
 		cmd.Dir, cmd.Env = dir, environ

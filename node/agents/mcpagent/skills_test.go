@@ -2,7 +2,6 @@ package mcpagent
 
 import (
 	"encoding/json"
-	"slices"
 	"strings"
 	"testing"
 
@@ -112,23 +111,6 @@ func TestPercent(t *testing.T) {
 	}{{1, 2, 50}, {2, 2, 100}, {3, 2, 100}, {-1, 2, 0}, {5, 0, -1}, {1, 3, 33}} {
 		if got := percent(tc.p, tc.total); got != tc.want {
 			t.Errorf("percent(%v, %v) = %d, want %d", tc.p, tc.total, got, tc.want)
-		}
-	}
-}
-
-func TestCommandEnv(t *testing.T) {
-	node := map[string]string{"PATH": "/bin", "TMPDIR": "/tmp/x", "SECRET": "s", "PASS": "p"}
-	got, err := commandEnv([]string{"A=1", "PASS", "EMPTY=", "PATH=/opt/bin"}, func(k string) string { return node[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"PATH=/opt/bin", "TMPDIR=/tmp/x", "A=1", "PASS=p", "EMPTY="}
-	if !slices.Equal(got, want) {
-		t.Errorf("commandEnv = %q, want %q", got, want)
-	}
-	for _, bad := range []string{"", "=x", "A B=1"} {
-		if _, err := commandEnv([]string{bad}, nil); err == nil {
-			t.Errorf("commandEnv(%q) did not fail", bad)
 		}
 	}
 }
