@@ -317,6 +317,9 @@ func (w workAPI) Skills(_ context.Context, community, skill string) ([]api.Skill
 			continue
 		}
 		o := api.SkillOffer{Skill: s.ID, Description: s.Description}
+		if len(s.Providers) > 0 {
+			o.InputSchema, o.OutputSchema = s.Providers[0].Skill.Input, s.Providers[0].Skill.Output
+		}
 		for _, p := range s.Providers {
 			o.Providers = append(o.Providers, api.Provider{PeerID: p.Peer.String(), Agent: p.Agent,
 				LatencyMS: p.Stats.LatencyMS, SuccessRate: p.Stats.SuccessRate(), Load: p.Load, Self: p.Peer == self})

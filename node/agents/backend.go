@@ -67,6 +67,48 @@ type Env struct {
 	Getenv func(string) string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Delegator runs subtasks for backends that decompose work (workflow,
+	// a planner); nil where the node does not delegate (tests of a single
+	// backend).
+	Delegator Delegator
+}
+
+// Delegator runs skills as subtasks: on this node's agents or on other
+// members', through the node's requester (ranking, retries, receipts, the
+// data-exit policy). A backend calls it with the ctx of the task it is
+// running, so subtasks become children of that task in the journal and
+// inherit its deadline and hop budget.
+type Delegator interface {
+	// Skills lists the skills a subtask may name: this node's own and
+	// those its communities advertise, one entry per skill ID.
+	Skills(ctx context.Context) []Skill
+	// Delegate runs one subtask and waits for its end. err is for a request
+	// that could not be submitted (bad skill ID, refused by policy); a
+	// subtask that ran and failed is a SubtaskResult with Status "failed".
+	Delegate(ctx context.Context, req SubtaskRequest) (SubtaskResult, error)
+}
+
+// SubtaskRequest is one subtask.
+type SubtaskRequest struct {
+	Skill   string
+	Input   json.RawMessage
+	Peer    string // a peer ID: only that provider
+	Remote  bool   // never on this node
+	Timeout time.Duration
+	// Origin is the agent on whose behalf the subtask runs (its data-exit
+	// policy applies); empty for the node's owner.
+	Origin string
+}
+
+// SubtaskResult is how a subtask ended.
+type SubtaskResult struct {
+	TaskID     string          `json:"task_id"`
+	Status     string          `json:"status"` // completed | failed | canceled | rejected
+	Executor   string          `json:"executor,omitempty"`
+	Output     json.RawMessage `json:"output,omitempty"`
+	Code       string          `json:"code,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	DurationMS int64           `json:"duration_ms"`
 }
 
 // Codes of RunError, shared with the task protocol's Failed and Rejected

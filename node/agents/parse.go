@@ -25,7 +25,7 @@ const (
 
 // Backends are the backend names an agent file may use. The Manager runs
 // only those it has a Factory for.
-var Backends = []string{"builtin", "exec", "openai", "mcp"}
+var Backends = []string{"builtin", "exec", "openai", "mcp", "workflow"}
 
 var (
 	agentNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
@@ -128,7 +128,7 @@ func validateSpec(s *Spec) (string, error) {
 	sections := []struct {
 		name    string
 		present bool
-	}{{"exec", s.Exec != nil}, {"openai", s.OpenAI != nil}, {"mcp", s.MCP != nil}}
+	}{{"exec", s.Exec != nil}, {"openai", s.OpenAI != nil}, {"mcp", s.MCP != nil}, {"workflow", s.Workflow != nil}}
 	for _, sec := range sections {
 		if sec.present && sec.name != s.Backend {
 			return sec.name, fmt.Errorf("a %s agent has no [%s] section", s.Backend, sec.name)
@@ -143,6 +143,9 @@ func validateSpec(s *Spec) (string, error) {
 		if strings.TrimSpace(c) == "" {
 			return fmt.Sprintf("sharing.communities[%d]", i), errors.New("a community ID must not be empty")
 		}
+	}
+	if field, err := checkExit(s.Exit); err != nil {
+		return field, err
 	}
 	l := s.Limits
 	for _, f := range []struct {
@@ -294,4 +297,65 @@ func (idx lineIndex) line(field string) int {
 		field = field[:i]
 	}
 	return 0
+}
+
+// Data-exit values (ExitSpec.Delegate).
+const (
+	ExitNever     = "never"
+	ExitCommunity = "community"
+	ExitPeers     = "peers"
+)
+
+// ParseExitRule reads one data-exit rule: "never", "community", "peers"
+// (with peers from the caller) or "peers:ID,ID".
+func ParseExitRule(rule string) (mode string, peers []string, err error) {
+	mode, list, hasList := strings.Cut(rule, ":")
+	switch {
+	case mode == ExitNever || mode == ExitCommunity:
+		if hasList {
+			return "", nil, fmt.Errorf("%q takes no peer list", mode)
+		}
+	case mode == ExitPeers:
+		if hasList {
+			for _, p := range strings.Split(list, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					peers = append(peers, p)
+				}
+			}
+			if len(peers) == 0 {
+				return "", nil, errors.New("\"peers:\" needs at least one peer ID")
+			}
+		}
+	default:
+		return "", nil, fmt.Errorf("%q is not a data-exit rule; use never, community, peers or peers:ID,ID", rule)
+	}
+	return mode, peers, nil
+}
+
+func checkExit(e ExitSpec) (string, error) {
+	if e.Delegate != "" {
+		mode, _, err := ParseExitRule(e.Delegate)
+		if err != nil {
+			return "exit.delegate", err
+		}
+		if mode == ExitPeers && len(e.Peers) == 0 && !strings.Contains(e.Delegate, ":") {
+			return "exit.peers", errors.New("delegate = \"peers\" needs the peer IDs in exit.peers")
+		}
+	}
+	if len(e.Peers) > 0 && e.Delegate != ExitPeers {
+		return "exit.peers", errors.New("exit.peers is used only with delegate = \"peers\"")
+	}
+	for skill, rule := range e.Skills {
+		if !ValidSkillID(skill) {
+			return "exit.skills", fmt.Errorf("%q is not a skill ID", skill)
+		}
+		mode, peers, err := ParseExitRule(rule)
+		if err != nil {
+			return "exit.skills." + skill, err
+		}
+		if mode == ExitPeers && len(peers) == 0 {
+			return "exit.skills." + skill, errors.New("per skill, write \"peers:ID,ID\"")
+		}
+	}
+	return "", nil
 }

@@ -17,9 +17,14 @@ type Spec struct {
 	// there only restricts or re-describes tools of the same ID.
 	Skills []SkillSpec `toml:"skills"`
 
-	Exec   *ExecSpec   `toml:"exec"`
-	OpenAI *OpenAISpec `toml:"openai"`
-	MCP    *MCPSpec    `toml:"mcp"`
+	Exec     *ExecSpec     `toml:"exec"`
+	OpenAI   *OpenAISpec   `toml:"openai"`
+	MCP      *MCPSpec      `toml:"mcp"`
+	Workflow *WorkflowSpec `toml:"workflow"`
+
+	// Exit is the agent's data-exit policy: where the subtasks it starts
+	// (a workflow's steps, a planner's tool calls) may send their input.
+	Exit ExitSpec `toml:"exit"`
 
 	// Path is the file the Spec was read from (not in the file).
 	Path string `toml:"-"`
@@ -85,6 +90,14 @@ type OpenAISpec struct {
 	Temperature float64 `toml:"temperature"`
 	JSONMode    *bool   `toml:"json_mode"` // ask for a JSON object (default true)
 	MaxTokens   int     `toml:"max_tokens"`
+	// Delegate makes the agent a planner: the skills of the node and its
+	// communities are offered to the model as function tools, and each
+	// tool call runs as a delegated subtask (Env.Delegator).
+	Delegate bool `toml:"delegate"`
+	// MaxToolCalls bounds a planner's tool calls per task (default 8).
+	MaxToolCalls int `toml:"max_tool_calls"`
+	// Tools restricts the skills offered to a planner (empty = all).
+	Tools []string `toml:"tools"`
 }
 
 // MCPSpec is [mcp]: a local MCP server over stdio (Command) or streamable
@@ -96,6 +109,25 @@ type MCPSpec struct {
 	URL     string   `toml:"url"`
 	// Tools restricts the tools shared (empty = all).
 	Tools []string `toml:"tools"`
+}
+
+// WorkflowSpec is [workflow]: the agent runs a workflow file (docs/
+// workflows.md) as its one skill, whose ID is the agent's skills[0].id or,
+// when there is no [[skills]], the workflow's name.
+type WorkflowSpec struct {
+	File string `toml:"file"` // relative to the agents directory
+}
+
+// ExitSpec is [exit], the data-exit policy of an agent: where the input of
+// a subtask it starts may go. Delegate is "never" (this node only),
+// "community" (any member) or "peers" (only the peer IDs in Peers). The
+// default is "community" for a shared agent and "never" for a private one.
+// Skills overrides it per delegated skill ID, with the same values, or
+// "peers:ID,ID".
+type ExitSpec struct {
+	Delegate string            `toml:"delegate"`
+	Peers    []string          `toml:"peers"`
+	Skills   map[string]string `toml:"skills"`
 }
 
 // Duration is a time.Duration written as "30s", "2m" in TOML.

@@ -286,6 +286,9 @@ type SkillOffer struct {
 	Skill       string     `json:"skill"`
 	Description string     `json:"description"`
 	Providers   []Provider `json:"providers"`
+	// The schemas as the best-ranked provider advertises them.
+	InputSchema  json.RawMessage `json:"input_schema,omitempty"`
+	OutputSchema json.RawMessage `json:"output_schema,omitempty"`
 }
 
 // Provider is one member offering a skill.
