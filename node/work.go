@@ -24,6 +24,11 @@ import (
 	"github.com/agora-p2p/agora/protocol/record"
 )
 
+// factories are the node's backends.
+func (n *Node) factories() map[string]agents.Factory {
+	return Factories()
+}
+
 // Factories are the agent backends a node runs.
 func Factories() map[string]agents.Factory {
 	return map[string]agents.Factory{
@@ -39,7 +44,7 @@ func Factories() map[string]agents.Factory {
 func (n *Node) startWork(ctx context.Context) error {
 	var err error
 	dir := filepath.Join(n.Repo.Dir, "agents")
-	if n.Agents, err = agents.NewManager(dir, Factories(), agents.Env{Dir: dir}, n.log.With("subsystem", "agents")); err != nil {
+	if n.Agents, err = agents.NewManager(dir, n.factories(), agents.Env{Dir: dir, Delegator: delegator{n}}, n.log.With("subsystem", "agents")); err != nil {
 		return err
 	}
 	if err := n.Agents.Load(ctx); err != nil {
@@ -59,7 +64,7 @@ func (n *Node) startWork(ctx context.Context) error {
 	}
 	if n.Tasks, err = tasks.New(tasks.Config{
 		Host: n.Host, Key: n.Repo.Key, DB: n.DB.DB, Local: LocalAgents(n.Agents), Index: n.Index,
-		Member: n.Comms.IsMember, Default: n.communityFor, Events: n.Hub,
+		Member: n.Comms.IsMember, Default: n.communityFor, Events: n.Hub, Exit: n.exitRule,
 		Log: n.log.With("subsystem", "tasks"),
 	}); err != nil {
 		return err
@@ -348,6 +353,9 @@ func (w workAPI) SubmitTask(ctx context.Context, req api.TaskRequest) (api.Task,
 		if errors.Is(err, tasks.ErrBadRequest) {
 			return api.Task{}, &api.Error{Code: http.StatusBadRequest, Message: err.Error()}
 		}
+		if errors.Is(err, tasks.ErrPolicy) {
+			return api.Task{}, policyError(err)
+		}
 		return api.Task{}, err
 	}
 	if !req.Wait {
@@ -378,4 +386,19 @@ func (w workAPI) CancelTask(ctx context.Context, id string) (api.Task, error) {
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	return w.n.Tasks.Wait(wctx, id)
+}
+
+// LocalPolicy implements api.Work: each agent's data-exit policy and the
+// rule that applies to its subtasks by default.
+func (w workAPI) LocalPolicy(context.Context) []api.ExitPolicy {
+	var out []api.ExitPolicy
+	for _, a := range w.n.Agents.List() {
+		e := agents.ResolveExit(a.Name, !a.Shared, a.Exit, "")
+		p := api.ExitPolicy{Agent: a.Name, Private: !a.Shared, Delegate: e.Mode, Peers: e.Peers, Rule: e.Rule, Skills: map[string]string{}}
+		for skill, rule := range a.Exit.Skills {
+			p.Skills[skill] = rule
+		}
+		out = append(out, p)
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -359,8 +360,25 @@ func newTaskCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintln(w)
 			printTaskEnd(cmd, t)
+			if len(t.Children) > 0 {
+				fmt.Fprintln(w, "\nsubtasks:")
+				printTree(ctx, c, w, t.Children, "  ", 0)
+			}
 			return nil
 		},
+	}
+}
+
+// printTree prints subtasks and, below each, its own subtasks.
+func printTree(ctx context.Context, c *client.Client, w io.Writer, ts []api.Task, indent string, depth int) {
+	for _, t := range ts {
+		fmt.Fprintf(w, "%s%s  %s  %s  on %s  %d ms\n", indent, t.ID, t.Skill, t.Status, shortID(t.Executor), t.DurationMS)
+		if depth >= 8 {
+			continue
+		}
+		if full, err := c.Task(ctx, t.ID); err == nil && len(full.Children) > 0 {
+			printTree(ctx, c, w, full.Children, indent+"  ", depth+1)
+		}
 	}
 }
 

@@ -44,9 +44,11 @@ type AgentInfo struct {
 	// Error says why the agent is not running although enabled: its file
 	// is broken or its backend failed to start.
 	Error string `json:"error,omitempty"`
-	// Limits are the agent\'s limits with defaults filled in.
+	// Limits are the agent's limits with defaults filled in.
 	Limits Limits `json:"limits"`
-	Path   string `json:"path"`
+	// Exit is the agent's data-exit policy as written.
+	Exit ExitSpec `json:"exit"`
+	Path string   `json:"path"`
 }
 
 // SkillRef is a skill and the agent offering it.
@@ -462,6 +464,7 @@ func (m *Manager) info(a *agent) AgentInfo {
 		info.Shared = s.Sharing.Mode != "private"
 		info.Communities = slices.Clone(s.Sharing.Communities)
 		info.Limits = s.Limits
+		info.Exit = s.Exit
 	}
 	switch {
 	case a.run != nil:

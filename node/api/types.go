@@ -217,6 +217,9 @@ type Task struct {
 	Parent     string          `json:"parent,omitempty"`
 	Ancestry   []string        `json:"ancestry,omitempty"`
 	Events     []TaskEvent     `json:"events,omitempty"`
+	// Children are the subtasks this task started (a workflow's steps, a
+	// planner's tool calls), in GET /api/v1/tasks/{id} only.
+	Children []Task `json:"children,omitempty"`
 }
 
 // TaskEvent is one entry of a task's timeline.
@@ -314,4 +317,16 @@ type Work interface {
 	Tasks(ctx context.Context, limit int) ([]Task, error)
 	Task(ctx context.Context, id string) (Task, error)
 	CancelTask(ctx context.Context, id string) (Task, error)
+	LocalPolicy(ctx context.Context) []ExitPolicy
+}
+
+// ExitPolicy is one agent's data-exit policy, GET /api/v1/policy/local:
+// where the inputs of the subtasks it starts may go.
+type ExitPolicy struct {
+	Agent    string            `json:"agent"`
+	Private  bool              `json:"private"`
+	Delegate string            `json:"delegate"` // never | community | peers (what applies by default)
+	Peers    []string          `json:"peers,omitempty"`
+	Skills   map[string]string `json:"skills"` // per delegated skill ID: never | community | peers:ID,...
+	Rule     string            `json:"rule"`   // the rule that decided Delegate, in words
 }

@@ -17,6 +17,15 @@ func (s *Server) routeWork(m *http.ServeMux) {
 	m.HandleFunc("GET /api/v1/tasks", s.withWork(s.tasks))
 	m.HandleFunc("GET /api/v1/tasks/{id}", s.withWork(s.task))
 	m.HandleFunc("POST /api/v1/tasks/{id}/cancel", s.withWork(s.cancelTask))
+	m.HandleFunc("GET /api/v1/policy/local", s.withWork(s.localPolicy))
+}
+
+func (s *Server) localPolicy(w http.ResponseWriter, r *http.Request) {
+	ps := nonNil(s.work.LocalPolicy(r.Context()))
+	for i := range ps {
+		ps[i].Peers = nonNil(ps[i].Peers)
+	}
+	writeJSON(w, http.StatusOK, ps)
 }
 
 func (s *Server) withWork(h http.HandlerFunc) http.HandlerFunc {

@@ -101,3 +101,9 @@ func (c *Client) CancelTask(ctx context.Context, id string) (api.Task, error) {
 	}
 	return v, c.Do(ctx, http.MethodPost, "/api/v1/tasks/"+url.PathEscape(id)+"/cancel", nil, &v)
 }
+
+// LocalPolicy is GET /api/v1/policy/local.
+func (c *Client) LocalPolicy(ctx context.Context) ([]api.ExitPolicy, error) {
+	var out []api.ExitPolicy
+	return out, c.Do(ctx, http.MethodGet, "/api/v1/policy/local", nil, &out)
+}

@@ -21,6 +21,8 @@ import (
 const (
 	keyTasks = "tasks/t/"
 	keyByID  = "tasks/i/"
+	// keyChild + parent + "/" + child marks a subtask.
+	keyChild = "tasks/c/"
 	// maxEvents bounds a task's timeline; further progress events replace
 	// the last progress event.
 	maxEvents = 200
@@ -189,6 +191,11 @@ func (j *journal) flush() error {
 		if err := wb.Set(append([]byte(keyByID), t.ID...), k); err != nil {
 			return err
 		}
+		if t.Parent != "" {
+			if err := wb.Set([]byte(keyChild+t.Parent+"/"+t.ID), nil); err != nil {
+				return err
+			}
+		}
 	}
 	return wb.Flush()
 }
@@ -293,4 +300,19 @@ func sortNewest(ts []api.Task) {
 			return cmp.Compare(b.ID, a.ID)
 		}
 	})
+}
+
+// children lists the IDs of the journaled subtasks of parent.
+func (j *journal) children(parent string) []string {
+	var out []string
+	prefix := []byte(keyChild + parent + "/")
+	_ = j.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			out = append(out, string(it.Item().Key()[len(prefix):]))
+		}
+		return nil
+	})
+	return out
 }

@@ -33,6 +33,9 @@ type Request struct {
 	Parent   string
 	Ancestry []string
 	HopsLeft int
+	// Origin is the local agent on whose behalf the task runs (a workflow,
+	// a planner): its data-exit policy decides where the input may go.
+	Origin string
 }
 
 // Requester codes.
@@ -41,10 +44,14 @@ const (
 	CodeBadReceipt = "bad-receipt"
 	CodeProtocol   = "protocol-error"
 	CodeVanished   = "provider-vanished"
+	CodePolicy     = "exit-policy"
 )
 
 // ErrBadRequest wraps a request that cannot be submitted.
 var ErrBadRequest = errors.New("bad task request")
+
+// ErrPolicy wraps a request the data-exit policy refuses outright.
+var ErrPolicy = errors.New("refused by the data-exit policy")
 
 // candidate is a place to run the task: this node (peer "") or a member.
 type candidate struct {
@@ -87,6 +94,14 @@ func (s *Service) Submit(ctx context.Context, r Request) (api.Task, error) {
 	localOnly := r.Peer == s.self
 	if r.Remote && localOnly {
 		return bad("--remote and --peer naming this node contradict each other")
+	}
+	// The data-exit policy is checked before anything leaves the node.
+	exit := s.exitFor(r)
+	if r.Peer != "" && !exit.AllowsPeer(r.Peer.String(), localOnly) {
+		return api.Task{}, fmt.Errorf("%w: the input may not go to %s (%s)", ErrPolicy, r.Peer, exit.Rule)
+	}
+	if r.Remote && exit.Mode == agents.ExitNever {
+		return api.Task{}, fmt.Errorf("%w: the input may not leave this node (%s)", ErrPolicy, exit.Rule)
 	}
 	var comm cid.Cid
 	def := s.cfg.Default
@@ -135,8 +150,9 @@ func (s *Service) candidates(r Request, comm cid.Cid) []candidate {
 		return out
 	}
 	seen := map[peer.ID]bool{}
+	exit := s.exitFor(r)
 	for _, p := range capindex.Rank(s.cfg.Index.Providers(comm, r.Skill)) {
-		if p.Peer == s.self || seen[p.Peer] {
+		if p.Peer == s.self || seen[p.Peer] || !exit.AllowsPeer(p.Peer.String(), false) {
 			continue
 		}
 		seen[p.Peer] = true
@@ -179,7 +195,11 @@ func (s *Service) run(ctx context.Context, l *live, r Request, comm cid.Cid) {
 		if !comm.Defined() {
 			where = "on this node"
 		}
-		s.finish(l, outcome{status: StatusFailed, code: CodeNoProvider, reason: fmt.Sprintf("no member offers skill %q %s", r.Skill, where)})
+		o := outcome{status: StatusFailed, code: CodeNoProvider, reason: fmt.Sprintf("no member offers skill %q %s", r.Skill, where)}
+		if exit := s.exitFor(r); exit.Mode != agents.ExitCommunity && comm.Defined() && len(s.cfg.Index.Providers(comm, r.Skill)) > 0 {
+			o.code, o.reason = CodePolicy, fmt.Sprintf("members offer skill %q, but the input may not go to them (%s)", r.Skill, exit.Rule)
+		}
+		s.finish(l, o)
 		return
 	}
 	var last outcome
@@ -464,4 +484,12 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// exitFor is the data-exit rule of a request.
+func (s *Service) exitFor(r Request) agents.Exit {
+	if s.cfg.Exit == nil {
+		return agents.Exit{Mode: agents.ExitCommunity}
+	}
+	return s.cfg.Exit(r.Origin, r.Skill)
 }

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -75,6 +76,9 @@ type Config struct {
 	// DefaultTimeout is a task's deadline when the request names none
 	// (default 60 s).
 	DefaultTimeout time.Duration
+	// Exit gives the data-exit rule for a subtask of skill started by the
+	// local agent origin ("" for the owner); nil allows every member.
+	Exit func(origin, skill string) agents.Exit
 }
 
 // Service is the executor, the requester and the journal. Safe for
@@ -251,10 +255,51 @@ func (s *Service) Get(id string) (api.Task, error) {
 	s.mu.Lock()
 	l := s.live[id]
 	s.mu.Unlock()
+	var t api.Task
+	var err error
 	if l != nil {
-		return l.snapshot(), nil
+		t = l.snapshot()
+	} else if t, err = s.j.get(id); err != nil {
+		return t, err
 	}
-	return s.j.get(id)
+	t.Children = s.children(id)
+	return t, nil
+}
+
+// children lists the subtasks of a task, oldest first, without events.
+func (s *Service) children(parent string) []api.Task {
+	ids := s.j.children(parent)
+	s.mu.Lock()
+	for id, l := range s.live {
+		l.mu.Lock()
+		if l.t.Parent == parent {
+			ids = append(ids, id)
+		}
+		l.mu.Unlock()
+	}
+	s.mu.Unlock()
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var out []api.Task
+	for _, id := range ids {
+		var t api.Task
+		if l := s.liveTask(id); l != nil {
+			t = l.snapshot()
+		} else if j, err := s.j.get(id); err == nil {
+			t = j
+		} else {
+			continue
+		}
+		out = append(out, summary(t))
+	}
+	slices.SortFunc(out, func(a, b api.Task) int { return cmp.Compare(a.Created, b.Created) })
+	return out
+}
+
+func (s *Service) liveTask(id string) *live {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live[id]
 }
 
 // List returns up to limit tasks, newest first, without events.
