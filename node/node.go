@@ -60,12 +60,13 @@ type Node struct {
 	// APIAddr is where the local API listens.
 	APIAddr net.Addr
 
-	log     *slog.Logger
-	comms   atomic.Pointer[communities.Service] // n.Comms, for early readers
-	started time.Time
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	apiLn   net.Listener
+	log      *slog.Logger
+	registry *prometheus.Registry
+	comms    atomic.Pointer[communities.Service] // n.Comms, for early readers
+	started  time.Time
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	apiLn    net.Listener
 }
 
 // Start opens the repo's datastore and brings up every part of the node. The
@@ -87,6 +88,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	}
 
 	reg := prometheus.NewRegistry()
+	n.registry = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.Hub = events.New(4096)
 

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -106,4 +107,22 @@ func (c *Client) CancelTask(ctx context.Context, id string) (api.Task, error) {
 func (c *Client) LocalPolicy(ctx context.Context) ([]api.ExitPolicy, error) {
 	var out []api.ExitPolicy
 	return out, c.Do(ctx, http.MethodGet, "/api/v1/policy/local", nil, &out)
+}
+
+// Metrics is GET /metrics: the Prometheus text exposition.
+func (c *Client) Metrics(ctx context.Context) (string, error) {
+	req, err := c.newRequest(ctx, http.MethodGet, "/metrics", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", c.transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", replyError(resp)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
+	return string(b), err
 }

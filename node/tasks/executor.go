@@ -75,6 +75,7 @@ func (s *Service) serve(st network.Stream) {
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	reject := func(code, reason string) {
+		s.metrics.received.WithLabelValues("rejected").Inc()
 		_ = st.SetWriteDeadline(time.Now().Add(requestWait))
 		_ = task.Write(st, &task.Rejected{ID: req.ID, Code: code, Reason: reason})
 		_ = st.Close()
@@ -128,6 +129,7 @@ func (s *Service) serve(st network.Stream) {
 		return
 	}
 	defer s.end(l)
+	s.metrics.received.WithLabelValues("accepted").Inc()
 	// Accepted waits a moment in the buffer: a task that ends at once goes
 	// out with its Result in one write.
 	w := &frameWriter{st: st, bw: bufio.NewWriter(st)}

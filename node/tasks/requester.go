@@ -307,6 +307,7 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 	})
 	deadline, _ := ctx.Deadline()
 	started := time.Now()
+	s.metrics.sent.Inc()
 	st, err := s.cfg.Host.NewStream(network.WithAllowLimitedConn(ctx, "agora task"), p, task.ProtocolID)
 	if err != nil {
 		s.cfg.Index.Observe(p, r.Skill, 0, false)

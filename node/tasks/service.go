@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mb "github.com/multiformats/go-multibase"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/agora-p2p/agora/node/agents"
@@ -79,6 +80,28 @@ type Config struct {
 	// Exit gives the data-exit rule for a subtask of skill started by the
 	// local agent origin ("" for the owner); nil allows every member.
 	Exit func(origin, skill string) agents.Exit
+	// Registerer gets the service's metrics (nil: not exported).
+	Registerer prometheus.Registerer
+}
+
+// metrics count what crosses the wire, so an operator (and a test) can see
+// that nothing left the node.
+type metrics struct {
+	sent     prometheus.Counter     // task streams this node opened
+	received *prometheus.CounterVec // task requests by outcome: accepted, rejected
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "agora_task_requests_sent_total",
+			Help: "Task requests this node sent to other members (streams opened on /agora/task/1.0.0)."}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "agora_task_requests_received_total",
+			Help: "Task requests other members sent to this node, by outcome."}, []string{"outcome"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.sent, m.received)
+	}
+	return m
 }
 
 // Service is the executor, the requester and the journal. Safe for
@@ -93,6 +116,7 @@ type Service struct {
 	wg   sync.WaitGroup
 
 	selfStr string
+	metrics *metrics
 
 	mu    sync.Mutex
 	live  map[string]*live
@@ -147,7 +171,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, self: cfg.Host.ID(), selfStr: cfg.Host.ID().String(), log: cfg.Log, j: j, ctx: ctx, stop: stop,
-		live: map[string]*live{}, seen: map[string]struct{}{}, seenSince: cfg.Now(), rates: map[peer.ID]*rate.Limiter{}}
+		live: map[string]*live{}, seen: map[string]struct{}{}, seenSince: cfg.Now(), rates: map[peer.ID]*rate.Limiter{},
+		metrics: newMetrics(cfg.Registerer)}
 	cfg.Host.SetStreamHandler(task.ProtocolID, s.serve)
 	return s, nil
 }
