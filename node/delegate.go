@@ -77,8 +77,11 @@ func (d delegator) Delegate(ctx context.Context, req agents.SubtaskRequest) (age
 		return agents.SubtaskResult{}, ctx.Err()
 	}
 	t, err := d.n.Tasks.Submit(ctx, r)
+	if errors.Is(err, tasks.ErrPolicy) {
+		return agents.SubtaskResult{}, &agents.RunError{Code: tasks.CodePolicy, Reason: err.Error()}
+	}
 	if err != nil {
-		return agents.SubtaskResult{}, err
+		return agents.SubtaskResult{}, &agents.RunError{Code: agents.CodeInvalidInput, Reason: err.Error()}
 	}
 	done, err := d.n.Tasks.Wait(ctx, t.ID)
 	if err != nil {

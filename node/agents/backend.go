@@ -77,7 +77,8 @@ type Env struct {
 // members', through the node's requester (ranking, retries, receipts, the
 // data-exit policy). A backend calls it with the ctx of the task it is
 // running, so subtasks become children of that task in the journal and
-// inherit its deadline and hop budget.
+// inherit its deadline and hop budget. It is safe for concurrent use; its
+// errors are *RunError values with a stable code (e.g. "exit-policy").
 type Delegator interface {
 	// Skills lists the skills a subtask may name: this node's own and
 	// those its communities advertise, one entry per skill ID.

@@ -330,3 +330,34 @@ type ExitPolicy struct {
 	Skills   map[string]string `json:"skills"` // per delegated skill ID: never | community | peers:ID,...
 	Rule     string            `json:"rule"`   // the rule that decided Delegate, in words
 }
+
+// WorkflowRun is the body of POST /api/v1/workflows/run: a workflow file's
+// text (YAML or JSON) and its input.
+type WorkflowRun struct {
+	Name  string          `json:"name,omitempty"` // the file name, for messages
+	Flow  string          `json:"flow"`
+	Input json.RawMessage `json:"input"`
+	// TimeoutMS bounds the whole run (default 5 minutes).
+	TimeoutMS int64 `json:"timeout_ms,omitempty"`
+}
+
+// WorkflowResult answers POST /api/v1/workflows/run.
+type WorkflowResult struct {
+	Status string          `json:"status"` // completed | failed
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Steps  []WorkflowStep  `json:"steps"`
+}
+
+// WorkflowStep is one step of a run; also the data of "workflow.step"
+// events.
+type WorkflowStep struct {
+	ID         string `json:"id"`
+	Skill      string `json:"skill"`
+	Status     string `json:"status"` // running | completed | failed | skipped
+	Executor   string `json:"executor,omitempty"`
+	TaskID     string `json:"task_id,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+	Attempts   int    `json:"attempts,omitempty"`
+	Error      string `json:"error,omitempty"`
+}

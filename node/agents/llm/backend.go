@@ -41,6 +41,7 @@ type backend struct {
 	maxTokens   int
 	skills      []agents.Skill
 	prompts     map[string]string // skill ID -> user message template
+	planner     *planner          // nil unless openai.delegate
 	// jsonMode is cleared for good once the server rejected response_format
 	// and accepted the same request without it.
 	jsonMode atomic.Bool
@@ -86,6 +87,10 @@ func newBackend(_ context.Context, spec *agents.Spec, env agents.Env) (agents.Ba
 	if len(skills) == 0 {
 		return nil, errors.New("skills: an openai agent needs at least one [[skills]] entry")
 	}
+	pl, err := newPlanner(spec, env, skills)
+	if err != nil {
+		return nil, err
+	}
 	prompts := make(map[string]string, len(skills))
 	for _, ss := range spec.Skills {
 		prompts[ss.ID] = ss.Prompt
@@ -113,8 +118,11 @@ func newBackend(_ context.Context, spec *agents.Spec, env agents.Env) (agents.Ba
 		maxTokens:   o.MaxTokens,
 		skills:      skills,
 		prompts:     prompts,
+		planner:     pl,
 	}
-	b.jsonMode.Store(o.JSONMode == nil || *o.JSONMode)
+	// A planner asks for JSON only when told to: a server that constrains
+	// the output to JSON (Ollama's format) keeps models from calling tools.
+	b.jsonMode.Store(o.JSONMode == nil && pl == nil || o.JSONMode != nil && *o.JSONMode)
 	return b, nil
 }
 
@@ -133,7 +141,7 @@ func (b *backend) Run(ctx context.Context, skill string, input json.RawMessage, 
 	params := openai.ChatCompletionNewParams{
 		Model: b.model,
 		Messages: []openai.ChatCompletionMessageParamUnion{
-			openai.SystemMessage(systemPrompt(b.persona, sk)),
+			openai.SystemMessage(systemPrompt(b.persona, sk, b.planner != nil)),
 			openai.UserMessage(userPrompt(b.prompts[skill], input)),
 		},
 	}
@@ -147,10 +155,19 @@ func (b *backend) Run(ctx context.Context, skill string, input json.RawMessage, 
 		// OpenAI-compatible server knows it.
 		params.MaxTokens = openai.Int(int64(b.maxTokens))
 	}
-	if progress != nil {
-		progress("waiting for the model", -1)
+	if b.planner != nil {
+		return b.plan(ctx, params, progress)
 	}
+	report(progress, "waiting for the model")
+	res, err := b.send(ctx, params)
+	if err != nil {
+		return nil, err
+	}
+	return readAnswer(res)
+}
 
+// send asks for a JSON object while the server accepts response_format.
+func (b *backend) send(ctx context.Context, params openai.ChatCompletionNewParams) (*openai.ChatCompletion, error) {
 	jsonMode := b.jsonMode.Load()
 	if jsonMode {
 		params.ResponseFormat.OfJSONObject = &shared.ResponseFormatJSONObjectParam{}
@@ -165,10 +182,7 @@ func (b *backend) Run(ctx context.Context, skill string, input json.RawMessage, 
 			b.jsonMode.Store(false)
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return readAnswer(res)
+	return res, err
 }
 
 func (b *backend) skill(id string) (agents.Skill, bool) {

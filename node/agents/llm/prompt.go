@@ -7,10 +7,10 @@ import (
 	"github.com/agora-p2p/agora/node/agents"
 )
 
-// systemPrompt is the persona followed by what the skill expects back. The
-// word JSON must appear in the messages: OpenAI rejects json_object mode
-// otherwise.
-func systemPrompt(persona string, sk agents.Skill) string {
+// systemPrompt is the persona followed by what the skill expects back (and,
+// for a planner, that it may call tools first). The word JSON must appear in
+// the messages: OpenAI rejects json_object mode otherwise.
+func systemPrompt(persona string, sk agents.Skill, planner bool) string {
 	var b strings.Builder
 	if p := strings.TrimSpace(persona); p != "" {
 		b.WriteString(p)
@@ -22,7 +22,12 @@ func systemPrompt(persona string, sk agents.Skill) string {
 		b.WriteString(" - ")
 		b.WriteString(d)
 	}
-	b.WriteString("\nAnswer with one JSON object matching this JSON Schema, and nothing else:\n")
+	if planner {
+		b.WriteString("\nYou may call the functions you are given; each runs a skill of your community and returns its output as JSON. When you have what you need, answer")
+	} else {
+		b.WriteString("\nAnswer")
+	}
+	b.WriteString(" with one JSON object matching this JSON Schema, and nothing else:\n")
 	b.Write(sk.Output)
 	return b.String()
 }

@@ -42,7 +42,9 @@ type Exchange struct {
 	Hang bool `json:"hang,omitempty"`
 }
 
-// Match selects requests; empty fields match anything.
+// Match selects requests; empty fields match anything. A conversation
+// (a planner's tool calls) is replayed turn by turn with Messages or
+// ToolContains.
 type Match struct {
 	Model string `json:"model,omitempty"`
 	// User is the exact text of the last user message; UserContains a part
@@ -52,6 +54,13 @@ type Match struct {
 	// ResponseFormat is the requested response_format type
 	// ("json_object", ...), or "none" for a request without one.
 	ResponseFormat string `json:"response_format,omitempty"`
+	// Messages is the number of messages in the request, which tells the
+	// turns of a conversation apart (2: system and user; 4: the first tool
+	// call and its result...).
+	Messages int `json:"messages,omitempty"`
+	// ToolContains is a part of the last tool message's content; a request
+	// with no tool message does not match it.
+	ToolContains string `json:"tool_contains,omitempty"`
 }
 
 // Request is what the server got.
@@ -64,6 +73,7 @@ type Request struct {
 	Temperature    *float64
 	MaxTokens      *int
 	ResponseFormat string // its type, "" when absent
+	Tools          []Tool
 	// Exchange is the name of the Exchange that answered, "" if none did.
 	Exchange string
 }
@@ -72,6 +82,55 @@ type Request struct {
 type Message struct {
 	Role    string
 	Content string // text parts joined
+	// ToolCalls are an assistant message's calls; ToolCallID is the call a
+	// tool message answers.
+	ToolCalls  []ToolCall
+	ToolCallID string
+}
+
+// Tool is a function tool a request offered.
+type Tool struct {
+	Name        string
+	Description string
+	Parameters  json.RawMessage
+}
+
+// ToolCall is a function call, in a response (AnswerToolCalls) or in an
+// assistant message the client sent back.
+type ToolCall struct {
+	ID        string `json:"id,omitempty"`
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
+}
+
+// Tool returns the tool named name.
+func (r Request) Tool(name string) (Tool, bool) {
+	for _, t := range r.Tools {
+		if t.Name == name {
+			return t, true
+		}
+	}
+	return Tool{}, false
+}
+
+// ToolMessages returns the tool messages, in order.
+func (r Request) ToolMessages() []Message {
+	var out []Message
+	for _, m := range r.Messages {
+		if m.Role == "tool" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// LastTool returns the content of the last tool message, "" if none.
+func (r Request) LastTool() string {
+	tm := r.ToolMessages()
+	if len(tm) == 0 {
+		return ""
+	}
+	return tm[len(tm)-1].Content
 }
 
 // System returns the first system (or developer) message, "" if none.
@@ -205,7 +264,8 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(req)
 	if !ok {
-		s.t.Logf("llmtest: no recorded answer for model=%q user=%q response_format=%q", req.Model, req.User(), req.ResponseFormat)
+		s.t.Logf("llmtest: no recorded answer for model=%q user=%q response_format=%q messages=%d last tool message=%q",
+			req.Model, req.User(), req.ResponseFormat, len(req.Messages), req.LastTool())
 		writeError(w, http.StatusNotFound, fmt.Sprintf("llmtest: no recorded answer for model %q and this user message", req.Model))
 		return
 	}
@@ -245,13 +305,15 @@ func (s *Server) match(req Request) (Exchange, bool) {
 	if rf == "" {
 		rf = "none"
 	}
-	user := req.User()
+	user, tool := req.User(), req.LastTool()
 	for _, ex := range s.exchanges {
 		m := ex.Match
 		if (m.Model == "" || m.Model == req.Model) &&
 			(m.User == "" || m.User == user) &&
 			(m.UserContains == "" || strings.Contains(user, m.UserContains)) &&
-			(m.ResponseFormat == "" || m.ResponseFormat == rf) {
+			(m.ResponseFormat == "" || m.ResponseFormat == rf) &&
+			(m.Messages == 0 || m.Messages == len(req.Messages)) &&
+			(m.ToolContains == "" || strings.Contains(tool, m.ToolContains)) {
 			return ex, true
 		}
 	}
@@ -262,14 +324,33 @@ func (s *Server) match(req Request) (Exchange, bool) {
 type wireRequest struct {
 	Model    string `json:"model"`
 	Messages []struct {
-		Role    string          `json:"role"`
-		Content json.RawMessage `json:"content"`
+		Role       string          `json:"role"`
+		Content    json.RawMessage `json:"content"`
+		ToolCallID string          `json:"tool_call_id"`
+		ToolCalls  []wireToolCall  `json:"tool_calls"`
 	} `json:"messages"`
+	Tools []struct {
+		Type     string `json:"type"`
+		Function struct {
+			Name        string          `json:"name"`
+			Description string          `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+		} `json:"function"`
+	} `json:"tools"`
 	Temperature    *float64 `json:"temperature"`
 	MaxTokens      *int     `json:"max_tokens"`
 	ResponseFormat *struct {
 		Type string `json:"type"`
 	} `json:"response_format"`
+}
+
+type wireToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
 }
 
 func decode(h http.Header, body []byte) (Request, error) {
@@ -283,7 +364,16 @@ func decode(h http.Header, body []byte) (Request, error) {
 		req.ResponseFormat = w.ResponseFormat.Type
 	}
 	for _, m := range w.Messages {
-		req.Messages = append(req.Messages, Message{Role: m.Role, Content: contentText(m.Content)})
+		msg := Message{Role: m.Role, Content: contentText(m.Content), ToolCallID: m.ToolCallID}
+		for _, tc := range m.ToolCalls {
+			msg.ToolCalls = append(msg.ToolCalls, ToolCall{ID: tc.ID, Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+		}
+		req.Messages = append(req.Messages, msg)
+	}
+	for _, t := range w.Tools {
+		if t.Type == "function" {
+			req.Tools = append(req.Tools, Tool{Name: t.Function.Name, Description: t.Function.Description, Parameters: t.Function.Parameters})
+		}
 	}
 	return req, nil
 }
@@ -322,6 +412,30 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // Answer is a chat.completion body, in OpenAI's format with usage, whose
 // one choice says content.
 func Answer(model, content string) json.RawMessage {
+	return completion(model, map[string]any{"role": "assistant", "content": content, "refusal": nil}, "stop")
+}
+
+// AnswerToolCalls is a chat.completion body whose one choice calls
+// functions, as OpenAI sends it: no content, finish_reason "tool_calls".
+// A call without an ID gets "call_<n>", n counting from 1.
+func AnswerToolCalls(model string, calls ...ToolCall) json.RawMessage {
+	wire := make([]any, len(calls))
+	for i, c := range calls {
+		id := c.ID
+		if id == "" {
+			id = fmt.Sprintf("call_%d", i+1)
+		}
+		wire[i] = map[string]any{
+			"id":       id,
+			"type":     "function",
+			"function": map[string]any{"name": c.Name, "arguments": c.Arguments},
+		}
+	}
+	msg := map[string]any{"role": "assistant", "content": nil, "refusal": nil, "tool_calls": wire}
+	return completion(model, msg, "tool_calls")
+}
+
+func completion(model string, message map[string]any, finish string) json.RawMessage {
 	b, _ := json.Marshal(map[string]any{
 		"id":                 "chatcmpl-llmtest",
 		"object":             "chat.completion",
@@ -330,9 +444,9 @@ func Answer(model, content string) json.RawMessage {
 		"system_fingerprint": "fp_llmtest",
 		"choices": []any{map[string]any{
 			"index":         0,
-			"message":       map[string]any{"role": "assistant", "content": content, "refusal": nil},
+			"message":       message,
 			"logprobs":      nil,
-			"finish_reason": "stop",
+			"finish_reason": finish,
 		}},
 		"usage": map[string]any{"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49},
 	})
