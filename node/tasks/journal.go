@@ -305,6 +305,15 @@ func sortNewest(ts []api.Task) {
 // children lists the IDs of the journaled subtasks of parent.
 func (j *journal) children(parent string) []string {
 	var out []string
+	j.mu.Lock()
+	for _, m := range []map[string]snapshotter{j.dirty, j.flushing} {
+		for id, e := range m {
+			if e.snapshot().Parent == parent {
+				out = append(out, id)
+			}
+		}
+	}
+	j.mu.Unlock()
 	prefix := []byte(keyChild + parent + "/")
 	_ = j.db.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
