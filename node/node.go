@@ -30,6 +30,7 @@ import (
 	"github.com/agora-p2p/agora/node/capindex"
 	"github.com/agora-p2p/agora/node/communities"
 	"github.com/agora-p2p/agora/node/events"
+	"github.com/agora-p2p/agora/node/mcpserve"
 	"github.com/agora-p2p/agora/node/p2p"
 	"github.com/agora-p2p/agora/node/replicate"
 	"github.com/agora-p2p/agora/node/repo"
@@ -147,7 +148,11 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		return nil, err
 	}
 
+	mcpSrv := mcpserve.New(mcpSource{n}, mcpserve.Options{Version: Version, Logger: log.With("subsystem", "mcp")})
+	n.wg.Add(1)
+	go func() { defer n.wg.Done(); mcpSrv.Watch(runCtx) }()
 	if n.API, err = api.NewServer(api.ServerConfig{
+		MCP:     mcpSrv.Handler(),
 		Backend: n, Work: workAPI{n}, Hub: n.Hub, Token: r.Token, Gatherer: reg,
 		MetricsNoAuth: r.Config.API.MetricsNoAuth, Logger: log.With("subsystem", "api"),
 	}); err != nil {

@@ -59,6 +59,9 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// Mount, if set, adds routes; they get the same guards and auth.
 	Mount func(mux *http.ServeMux)
+	// MCP, if set, serves MCP over streamable HTTP at /mcp (every method),
+	// behind the same guards and token as /api/v1.
+	MCP http.Handler
 	// Heartbeat is the event stream's idle comment interval
 	// (DefaultHeartbeat when zero).
 	Heartbeat time.Duration
@@ -134,6 +137,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	m.HandleFunc("GET /api/v1/records", s.records)
 	m.HandleFunc("GET /api/v1/records/{cid}", s.record)
 	s.routeWork(m)
+	if cfg.MCP != nil {
+		m.Handle("/mcp", s.endOnShutdown(cfg.MCP))
+	}
 	m.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,
@@ -179,6 +185,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("api: shutdown: %w", err)
 	}
 	return nil
+}
+
+// endOnShutdown ends the request when Shutdown begins: MCP clients hold a
+// GET stream open, which Shutdown would otherwise wait for.
+func (s *Server) endOnShutdown(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(s.streams, cancel)()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	})
 }
 
 // mount runs the Mount hook, turning the mux's panic on a conflicting
