@@ -6,6 +6,7 @@ require (
 	github.com/dgraph-io/badger/v4 v4.9.6
 	github.com/expr-lang/expr v1.17.8
 	github.com/fxamacker/cbor/v2 v2.10.0
+	github.com/goccy/go-yaml v1.19.2
 	github.com/ipfs/go-cid v0.6.2
 	github.com/itchyny/gojq v0.12.20
 	github.com/libp2p/go-libp2p v0.51.0

@@ -20,6 +20,7 @@ import (
 	"github.com/agora-p2p/agora/node/api"
 	"github.com/agora-p2p/agora/node/capindex"
 	"github.com/agora-p2p/agora/node/tasks"
+	"github.com/agora-p2p/agora/node/workflow"
 	"github.com/agora-p2p/agora/protocol/body"
 	"github.com/agora-p2p/agora/protocol/record"
 )
@@ -32,10 +33,11 @@ func (n *Node) factories() map[string]agents.Factory {
 // Factories are the agent backends a node runs.
 func Factories() map[string]agents.Factory {
 	return map[string]agents.Factory{
-		"builtin": agents.BuiltinFactory,
-		"exec":    agents.ExecFactory,
-		"openai":  llm.Factory,
-		"mcp":     mcpagent.Factory,
+		"builtin":  agents.BuiltinFactory,
+		"exec":     agents.ExecFactory,
+		"openai":   llm.Factory,
+		"mcp":      mcpagent.Factory,
+		"workflow": workflow.Factory,
 	}
 }
 
@@ -401,4 +403,54 @@ func (w workAPI) LocalPolicy(context.Context) []api.ExitPolicy {
 		out = append(out, p)
 	}
 	return out
+}
+
+// RunWorkflow implements api.Work: parse and plan a workflow file, then run
+// its steps as tasks of the node's owner, publishing "workflow.step" events
+// as they go.
+func (w workAPI) RunWorkflow(ctx context.Context, req api.WorkflowRun) (api.WorkflowResult, error) {
+	name := req.Name
+	if name == "" {
+		name = "workflow"
+	}
+	f, err := workflow.Parse(name, []byte(req.Flow))
+	if err != nil {
+		return api.WorkflowResult{}, &api.Error{Code: http.StatusBadRequest, Message: err.Error()}
+	}
+	d := delegator{w.n}
+	known := map[string]bool{}
+	for _, s := range d.Skills(ctx) {
+		known[s.ID] = true
+	}
+	g, err := workflow.Plan(f, func(skill string) bool { return known[skill] })
+	if err != nil {
+		return api.WorkflowResult{}, &api.Error{Code: http.StatusBadRequest, Message: err.Error()}
+	}
+	timeout := 5 * time.Minute
+	if req.TimeoutMS > 0 {
+		timeout = time.Duration(req.TimeoutMS) * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	input := req.Input
+	if len(input) == 0 {
+		input = json.RawMessage(`{}`)
+	}
+	res := workflow.Run(ctx, f, g, input, d, workflow.RunOptions{Observer: func(e workflow.StepEvent) {
+		st := stepView(e.Step)
+		if e.Kind == workflow.EventStarted {
+			st.Status = "running"
+		}
+		w.n.Hub.Publish("workflow.step", map[string]any{"workflow": f.Name, "event": e.Kind, "step": st, "done": e.Done, "total": e.Total})
+	}})
+	out := api.WorkflowResult{Status: res.Status, Output: res.Output, Error: res.Error, Steps: []api.WorkflowStep{}}
+	for _, s := range res.Steps {
+		out.Steps = append(out.Steps, stepView(s))
+	}
+	return out, nil
+}
+
+func stepView(s workflow.StepResult) api.WorkflowStep {
+	return api.WorkflowStep{ID: s.ID, Skill: s.Skill, Status: s.Status, Executor: s.Executor, TaskID: s.TaskID,
+		DurationMS: s.DurationMS, Attempts: s.Attempts, Error: s.Error}
 }

@@ -53,7 +53,7 @@ func newRoot() *cobra.Command {
 		newCommunityCmd(g), newConfigCmd(g), newDemoCmd(g), newVersionCmd(g),
 		newAttestCmd(g), newRevokeCmd(g), newRecordsCmd(g), newRecordCmd(g),
 		newAgentsCmd(g), newSkillsCmd(g), newAskCmd(g), newTasksCmd(g), newTaskCmd(g), newCancelCmd(g),
-		newPolicyCmd(g), newMCPCmd(g),
+		newPolicyCmd(g), newMCPCmd(g), newRunCmd(g),
 	)
 	return root
 }

@@ -318,6 +318,7 @@ type Work interface {
 	Task(ctx context.Context, id string) (Task, error)
 	CancelTask(ctx context.Context, id string) (Task, error)
 	LocalPolicy(ctx context.Context) []ExitPolicy
+	RunWorkflow(ctx context.Context, req WorkflowRun) (WorkflowResult, error)
 }
 
 // ExitPolicy is one agent's data-exit policy, GET /api/v1/policy/local:

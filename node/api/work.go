@@ -18,6 +18,29 @@ func (s *Server) routeWork(m *http.ServeMux) {
 	m.HandleFunc("GET /api/v1/tasks/{id}", s.withWork(s.task))
 	m.HandleFunc("POST /api/v1/tasks/{id}/cancel", s.withWork(s.cancelTask))
 	m.HandleFunc("GET /api/v1/policy/local", s.withWork(s.localPolicy))
+	m.HandleFunc("POST /api/v1/workflows/run", s.withWork(s.runWorkflow))
+}
+
+func (s *Server) runWorkflow(w http.ResponseWriter, r *http.Request) {
+	var req WorkflowRun
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	if req.Flow == "" {
+		writeError(w, http.StatusBadRequest, "send the workflow file's text in \"flow\".")
+		return
+	}
+	if req.TimeoutMS < 0 {
+		writeError(w, http.StatusBadRequest, "\"timeout_ms\" must not be negative.")
+		return
+	}
+	res, err := s.work.RunWorkflow(r.Context(), req)
+	if err != nil {
+		s.backendError(w, r, "run the workflow", err)
+		return
+	}
+	res.Steps = nonNil(res.Steps)
+	writeJSON(w, http.StatusOK, res)
 }
 
 func (s *Server) localPolicy(w http.ResponseWriter, r *http.Request) {

@@ -126,3 +126,10 @@ func (c *Client) Metrics(ctx context.Context) (string, error) {
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes))
 	return string(b), err
 }
+
+// RunWorkflow is POST /api/v1/workflows/run; it returns when the workflow
+// has ended.
+func (c *Client) RunWorkflow(ctx context.Context, req api.WorkflowRun) (api.WorkflowResult, error) {
+	var v api.WorkflowResult
+	return v, c.Do(ctx, http.MethodPost, "/api/v1/workflows/run", req, &v)
+}
