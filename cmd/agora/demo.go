@@ -174,7 +174,40 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) (err error) {
 	say("   task %s %s on %s (agent %s) in %d ms: %s", t.ID, t.Status, shortID(t.Executor), t.Agent, t.DurationMS, t.Output)
 	say("   receipt %s: signed by the executor, verified by alice (input and output hashes match)", t.Receipt.CID)
 
-	say("\n8. bob audits carol's node and publishes a signed attestation; the registry replicates it to every member.")
+	say("\n8. alice runs a workflow: two branches run in parallel on bob's and carol's nodes, and a last step combines them.")
+	carolPeer := carol.n.Host.ID().String()
+	flow := fmt.Sprintf(`name: garden.plan
+steps:
+  - id: words
+    skill: text.stats
+    peer: %s
+    input: '{text: $input.note}'
+  - id: area
+    skill: math.eval
+    peer: %s
+    input: '{expr: "\($input.beds) * 3.5"}'
+  - id: plan
+    skill: json.query
+    input: '{data: {words: $steps.words.words, area: $steps.area.value}, query: "{bed_area_m2: .area, note_words: .words}"}'
+output: '$steps.plan.result'
+`, bobID, carolPeer)
+	wf, err := alice.c.RunWorkflow(ctx, api.WorkflowRun{Name: "garden-plan.yaml", Flow: flow, Input: json.RawMessage(`{"note":"Beans by the fence, leeks in bed two","beds":4}`)})
+	if err != nil {
+		return fmt.Errorf("alice cannot run the workflow: %w", err)
+	}
+	if wf.Status != "completed" {
+		return fmt.Errorf("the workflow ended %s: %s", wf.Status, wf.Error)
+	}
+	names := map[string]string{}
+	for _, d := range nodes {
+		names[d.n.Host.ID().String()] = d.name
+	}
+	for _, st := range wf.Steps {
+		say("   step %-5s %-10s %s on %s's node in %d ms", st.ID, st.Skill, st.Status, names[st.Executor], st.DurationMS)
+	}
+	say("   output: %s", wf.Output)
+
+	say("\n9. bob audits carol's node and publishes a signed attestation; the registry replicates it to every member.")
 	carolID := carol.n.Host.ID().String()
 	pub, err := bob.c.Publish(ctx, api.PublishRequest{Kind: "attestation", Body: map[string]any{
 		"subject":   map[string]any{"type": "peer", "id": carolID},
@@ -198,7 +231,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) (err error) {
 		say("   %-5s holds it: verdict %v on peer %s, signature verified=%v", d.name, r.Body["verdict"], shortID(carolID), r.Verified)
 	}
 
-	say("\n9. alice publishes 20 more attestations while carol is offline; when carol comes back she catches up by sync.")
+	say("\n10. alice publishes 20 more attestations while carol is offline; when carol comes back she catches up by sync.")
 	carolRepo := carol.n.Repo.Dir
 	carol.n.Close()
 	carol.n.Repo.Close()
