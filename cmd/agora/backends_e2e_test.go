@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -106,6 +109,27 @@ url = "` + mcpHTTP.URL + `"
 	_, stderr, code := run(t, "ask", "sum", "--input", `{"a":"two","b":40}`, "--remote", "--repo", a.dir)
 	if code == 0 {
 		t.Fatalf("input failing the tool's schema completed: %s", stderr)
+	}
+
+	// The tool B shares from its MCP server can be called through
+	// `agora mcp` on A: MCP in, delegation across, MCP out.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.Command(agoraBin, "mcp", "--repo", a.dir)
+	cmd.Env = os.Environ()
+	cl := mcp.NewClient(&mcp.Implementation{Name: "e2e", Version: "1"}, nil)
+	cs, err := cl.Connect(ctx, &mcp.CommandTransport{Command: cmd}, nil)
+	if err != nil {
+		t.Fatalf("connect to agora mcp: %v", err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "sum", Arguments: map[string]any{"a": 20, "b": 22}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(res.StructuredContent)
+	if res.IsError || !sameJSON(out, `{"sum":42}`) || !strings.Contains(contentText(res), "Ran on "+idB) {
+		t.Fatalf("sum through agora mcp: error %v, %s, %q", res.IsError, out, contentText(res))
 	}
 
 	// An agent file with a mistake is refused with its line and field.
