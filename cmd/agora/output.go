@@ -88,3 +88,22 @@ func shortID(s string) string {
 	}
 	return s[:8] + "…" + s[len(s)-6:]
 }
+
+// query runs one API call for a command and prints its answer: as JSON with
+// --json, else through human. It is the shape of most commands; call is
+// often a method expression such as (*client.Client).Agents.
+func query[T any](cmd *cobra.Command, g *globals, call func(*client.Client, context.Context) (T, error), human func(io.Writer, T) error) error {
+	ctx, c, done, err := g.connect(cmd)
+	if err != nil {
+		return err
+	}
+	defer done()
+	v, err := call(c, ctx)
+	if err != nil {
+		return err
+	}
+	if g.json {
+		return printJSON(cmd.OutOrStdout(), v)
+	}
+	return human(cmd.OutOrStdout(), v)
+}

@@ -2,10 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/agora-p2p/agora/node/api"
+	"github.com/agora-p2p/agora/node/client"
 )
 
 func newPolicyCmd(g *globals) *cobra.Command {
@@ -18,35 +22,27 @@ func newPolicyCmd(g *globals) *cobra.Command {
 		Short: "The data-exit policy: where the subtasks each agent starts may send their input",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, c, done, err := g.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ps, err := c.LocalPolicy(ctx)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), ps)
-			}
-			rows := [][]string{}
-			for _, p := range ps {
-				where := p.Delegate
-				if len(p.Peers) > 0 {
-					where += ": " + strings.Join(p.Peers, ", ")
-				}
-				var per []string
-				for skill, rule := range p.Skills {
-					per = append(per, skill+" → "+rule)
-				}
-				sort.Strings(per)
-				rows = append(rows, []string{p.Agent, where, orNone(per), p.Rule})
-			}
-			table(cmd.OutOrStdout(), []string{"AGENT", "SUBTASKS GO TO", "PER SKILL", "BECAUSE"}, rows)
-			fmt.Fprintln(cmd.OutOrStdout(), "\nTasks you start yourself (agora ask) may use any member. Set [exit] in an agent file to change an agent's rule.")
-			return nil
+			return query(cmd, g, (*client.Client).LocalPolicy, printPolicy)
 		},
 	})
 	return cmd
+}
+
+func printPolicy(w io.Writer, ps []api.ExitPolicy) error {
+	rows := [][]string{}
+	for _, p := range ps {
+		where := p.Delegate
+		if len(p.Peers) > 0 {
+			where += ": " + strings.Join(p.Peers, ", ")
+		}
+		var per []string
+		for skill, rule := range p.Skills {
+			per = append(per, skill+" → "+rule)
+		}
+		sort.Strings(per)
+		rows = append(rows, []string{p.Agent, where, orNone(per), p.Rule})
+	}
+	table(w, []string{"AGENT", "SUBTASKS GO TO", "PER SKILL", "BECAUSE"}, rows)
+	_, err := fmt.Fprintln(w, "\nTasks you start yourself (agora ask, agora run, MCP) may use any member. Set [exit] in an agent file to change an agent's rule.")
+	return err
 }

@@ -21,43 +21,7 @@ func newAgentsCmd(g *globals) *cobra.Command {
 		Short: "List this node's agents; add, remove, enable or disable one",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, c, done, err := g.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			as, err := c.Agents(ctx)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), as)
-			}
-			if len(as) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "No agents. Add one with `agora agents add FILE` (see docs/agents.md).")
-				return nil
-			}
-			rows := [][]string{}
-			for _, a := range as {
-				state := "enabled"
-				switch {
-				case !a.Enabled:
-					state = "disabled"
-				case a.Error != "":
-					state = "error: " + a.Error
-				}
-				share := "private"
-				if a.Shared {
-					share = "community"
-				}
-				var ids []string
-				for _, s := range a.Skills {
-					ids = append(ids, s.ID)
-				}
-				rows = append(rows, []string{a.Name, a.Backend, state, share, orNone(ids)})
-			}
-			table(cmd.OutOrStdout(), []string{"NAME", "BACKEND", "STATE", "SHARING", "SKILLS"}, rows)
-			return nil
+			return query(cmd, g, (*client.Client).Agents, printAgents)
 		},
 	}
 	var replace bool
@@ -92,19 +56,12 @@ func newAgentsCmd(g *globals) *cobra.Command {
 		Short: "Stop an agent and delete its file",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, c, done, err := g.connect(cmd)
-			if err != nil {
+			return query(cmd, g, func(c *client.Client, ctx context.Context) (map[string]string, error) {
+				return map[string]string{"removed": args[0]}, c.RemoveAgent(ctx, args[0])
+			}, func(w io.Writer, _ map[string]string) error {
+				_, err := fmt.Fprintf(w, "Removed agent %s.\n", args[0])
 				return err
-			}
-			defer done()
-			if err := c.RemoveAgent(ctx, args[0]); err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), map[string]string{"removed": args[0]})
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Removed agent %s.\n", args[0])
-			return nil
+			})
 		},
 	}
 	toggle := func(enable bool) *cobra.Command {
@@ -115,24 +72,16 @@ func newAgentsCmd(g *globals) *cobra.Command {
 		return &cobra.Command{
 			Use: use, Short: short, Args: cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				ctx, c, done, err := g.connect(cmd)
-				if err != nil {
+				return query(cmd, g, func(c *client.Client, ctx context.Context) (api.Agent, error) {
+					return c.EnableAgent(ctx, args[0], enable)
+				}, func(w io.Writer, a api.Agent) error {
+					state := "disabled"
+					if a.Enabled {
+						state = "enabled"
+					}
+					_, err := fmt.Fprintf(w, "Agent %s is %s.\n", a.Name, state)
 					return err
-				}
-				defer done()
-				a, err := c.EnableAgent(ctx, args[0], enable)
-				if err != nil {
-					return err
-				}
-				if g.json {
-					return printJSON(cmd.OutOrStdout(), a)
-				}
-				state := "disabled"
-				if a.Enabled {
-					state = "enabled"
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "Agent %s is %s.\n", a.Name, state)
-				return nil
+				})
 			},
 		}
 	}
@@ -147,44 +96,38 @@ func newSkillsCmd(g *globals) *cobra.Command {
 		Short: "List the skills members offer, with their providers best first",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, c, done, err := g.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			out, err := c.Skills(ctx, community, skill)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), out)
-			}
-			if len(out) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "No skills advertised yet.")
-				return nil
-			}
-			rows := [][]string{}
-			for _, s := range out {
-				for _, p := range s.Providers {
-					who := shortID(p.PeerID)
-					if p.Self {
-						who += " (this node)"
-					}
-					lat := "-"
-					if p.LatencyMS > 0 {
-						lat = fmt.Sprintf("%.0f ms", p.LatencyMS)
-					}
-					rows = append(rows, []string{s.Skill, who, p.Agent, lat,
-						fmt.Sprintf("%.0f%%", 100*p.SuccessRate), fmt.Sprintf("%.0f%%", 100*p.Load)})
-				}
-			}
-			table(cmd.OutOrStdout(), []string{"SKILL", "PROVIDER", "AGENT", "LATENCY", "SUCCESS", "LOAD"}, rows)
-			return nil
+			return query(cmd, g, func(c *client.Client, ctx context.Context) ([]api.SkillOffer, error) {
+				return c.Skills(ctx, community, skill)
+			}, printSkills)
 		},
 	}
 	cmd.Flags().StringVar(&skill, "skill", "", "only this skill")
 	cmd.Flags().StringVar(&community, "community", "", "only this community (default: all the node is in)")
 	return cmd
+}
+
+func printSkills(w io.Writer, out []api.SkillOffer) error {
+	if len(out) == 0 {
+		fmt.Fprintln(w, "No skills advertised yet.")
+		return nil
+	}
+	rows := [][]string{}
+	for _, s := range out {
+		for _, p := range s.Providers {
+			who := shortID(p.PeerID)
+			if p.Self {
+				who += " (this node)"
+			}
+			lat := "-"
+			if p.LatencyMS > 0 {
+				lat = fmt.Sprintf("%.0f ms", p.LatencyMS)
+			}
+			rows = append(rows, []string{s.Skill, who, p.Agent, lat,
+				fmt.Sprintf("%.0f%%", 100*p.SuccessRate), fmt.Sprintf("%.0f%%", 100*p.Load)})
+		}
+	}
+	table(w, []string{"SKILL", "PROVIDER", "AGENT", "LATENCY", "SUCCESS", "LOAD"}, rows)
+	return nil
 }
 
 func newAskCmd(g *globals) *cobra.Command {
@@ -294,29 +237,21 @@ func newTasksCmd(g *globals) *cobra.Command {
 		Short: "List tasks, newest first: those this node asked for and those it ran for others",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, c, done, err := g.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer done()
-			ts, err := c.Tasks(ctx, limit)
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), ts)
-			}
-			if len(ts) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "No tasks yet. Try `agora ask text.stats --input '{\"text\":\"hello\"}'`.")
+			return query(cmd, g, func(c *client.Client, ctx context.Context) ([]api.Task, error) {
+				return c.Tasks(ctx, limit)
+			}, func(w io.Writer, ts []api.Task) error {
+				if len(ts) == 0 {
+					fmt.Fprintln(w, "No tasks yet. Try `agora ask text.stats --input '{\"text\":\"hello\"}'`.")
+					return nil
+				}
+				rows := [][]string{}
+				for _, t := range ts {
+					rows = append(rows, []string{t.ID, t.Role, t.Skill, t.Status, shortID(t.Executor),
+						time.UnixMilli(t.Created).Format(time.DateTime), fmt.Sprintf("%d ms", t.DurationMS)})
+				}
+				table(w, []string{"TASK", "ROLE", "SKILL", "STATUS", "EXECUTOR", "CREATED", "DURATION"}, rows)
 				return nil
-			}
-			rows := [][]string{}
-			for _, t := range ts {
-				rows = append(rows, []string{t.ID, t.Role, t.Skill, t.Status, shortID(t.Executor),
-					time.UnixMilli(t.Created).Format(time.DateTime), fmt.Sprintf("%d ms", t.DurationMS)})
-			}
-			table(cmd.OutOrStdout(), []string{"TASK", "ROLE", "SKILL", "STATUS", "EXECUTOR", "CREATED", "DURATION"}, rows)
-			return nil
+			})
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "at most this many")
@@ -388,20 +323,12 @@ func newCancelCmd(g *globals) *cobra.Command {
 		Short: "Cancel a running task (the executor is told and stops it)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, c, done, err := g.connect(cmd)
-			if err != nil {
+			return query(cmd, g, func(c *client.Client, ctx context.Context) (api.Task, error) {
+				return c.CancelTask(ctx, args[0])
+			}, func(w io.Writer, t api.Task) error {
+				_, err := fmt.Fprintf(w, "Task %s is %s.\n", t.ID, t.Status)
 				return err
-			}
-			defer done()
-			t, err := c.CancelTask(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			if g.json {
-				return printJSON(cmd.OutOrStdout(), t)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Task %s is %s.\n", t.ID, t.Status)
-			return nil
+			})
 		},
 	}
 }
@@ -411,4 +338,32 @@ func clipText(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+func printAgents(w io.Writer, as []api.Agent) error {
+	if len(as) == 0 {
+		fmt.Fprintln(w, "No agents. Add one with `agora agents add FILE` (see docs/agents.md).")
+		return nil
+	}
+	rows := [][]string{}
+	for _, a := range as {
+		state := "enabled"
+		switch {
+		case !a.Enabled:
+			state = "disabled"
+		case a.Error != "":
+			state = "error: " + a.Error
+		}
+		share := "private"
+		if a.Shared {
+			share = "community"
+		}
+		var ids []string
+		for _, s := range a.Skills {
+			ids = append(ids, s.ID)
+		}
+		rows = append(rows, []string{a.Name, a.Backend, state, share, orNone(ids)})
+	}
+	table(w, []string{"NAME", "BACKEND", "STATE", "SHARING", "SKILLS"}, rows)
+	return nil
 }
