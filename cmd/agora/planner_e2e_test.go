@@ -83,8 +83,8 @@ output_schema = '{"type":"object","properties":{"summary":{"type":"string"}},"re
 	if err != nil || bt.Role != "executor" {
 		t.Fatalf("B's journal: %+v %v", bt, err)
 	}
-	out, _, _ := run(t, "task", got.ID, "--repo", a.dir)
-	if !strings.Contains(out, "subtasks:") || !strings.Contains(out, full.Children[0].ID) {
-		t.Fatalf("agora task does not show the tree:\n%s", out)
+	out, stderr, code := run(t, "task", got.ID, "--repo", a.dir)
+	if code != 0 || !strings.Contains(out, "subtasks:") || !strings.Contains(out, full.Children[0].ID) {
+		t.Fatalf("agora task does not show the tree (exit %d):\n%s\n%s", code, out, stderr)
 	}
 }

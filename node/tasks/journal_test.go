@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"github.com/agora-p2p/agora/protocol/task"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -357,5 +358,16 @@ func TestMnJournalGetDuringFlush(t *testing.T) {
 	}
 	if misses > 0 || listMisses > 0 {
 		t.Errorf("tasks vanished while the journal wrote them: %d failed gets, %d short lists", misses, listMisses)
+	}
+}
+
+func TestNewIDNeverLooksLikeAFlag(t *testing.T) {
+	seen := map[string]bool{}
+	for range 2000 {
+		id := NewID()
+		if len(id) != 26 || id[0] == '-' || !task.ValidID(id) || seen[id] {
+			t.Fatalf("bad or repeated task ID %q", id)
+		}
+		seen[id] = true
 	}
 }

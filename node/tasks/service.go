@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -185,11 +187,15 @@ func (s *Service) Close() {
 	s.j.close()
 }
 
-// NewID returns a fresh random task ID.
+// idEncoding writes task IDs in lower-case base32: 26 characters that never
+// start with '-', so a command line never mistakes one for a flag.
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NewID returns a fresh random task ID (128 bits).
 func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
 
 func (s *Service) now() int64 { return s.cfg.Now().UnixMilli() }
