@@ -107,3 +107,23 @@ func query[T any](cmd *cobra.Command, g *globals, call func(*client.Client, cont
 	}
 	return human(cmd.OutOrStdout(), v)
 }
+
+// longCall prepares a command that waits for work to end (ask, run): its
+// JSON input (text or @FILE), a client whose requests may last the whole
+// timeout, and a context a little longer than it.
+func (g *globals) longCall(cmd *cobra.Command, input string, timeout time.Duration) (in string, c *client.Client, ctx context.Context, done context.CancelFunc, err error) {
+	if in, err = argOrFile(input); err != nil {
+		return "", nil, nil, nil, err
+	}
+	if !json.Valid([]byte(in)) {
+		return "", nil, nil, nil, fmt.Errorf("--input is not JSON: %s", clipText(in, 80))
+	}
+	if timeout <= 0 {
+		return "", nil, nil, nil, fmt.Errorf("--timeout must be positive, e.g. 30s")
+	}
+	if c, err = g.client(client.WithTimeout(timeout + 30*time.Second)); err != nil {
+		return "", nil, nil, nil, err
+	}
+	ctx, done = context.WithTimeout(cmd.Context(), timeout+time.Minute)
+	return in, c, ctx, done, nil
+}

@@ -28,21 +28,10 @@ func newRunCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			in, err := argOrFile(input)
+			in, c, ctx, done, err := g.longCall(cmd, input, timeout)
 			if err != nil {
 				return err
 			}
-			if !json.Valid([]byte(in)) {
-				return fmt.Errorf("--input is not JSON: %s", clipText(in, 80))
-			}
-			if timeout <= 0 {
-				return fmt.Errorf("--timeout must be positive, e.g. 5m")
-			}
-			c, err := g.client(client.WithTimeout(timeout + 30*time.Second))
-			if err != nil {
-				return err
-			}
-			ctx, done := context.WithTimeout(cmd.Context(), timeout+time.Minute)
 			defer done()
 			if !g.json {
 				go followWorkflow(ctx, c, cmd)

@@ -142,21 +142,10 @@ func newAskCmd(g *globals) *cobra.Command {
 			"The exit code is 0 only when the task completed.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := argOrFile(input)
+			in, c, ctx, done, err := g.longCall(cmd, input, timeout)
 			if err != nil {
 				return err
 			}
-			if !json.Valid([]byte(in)) {
-				return fmt.Errorf("--input is not JSON: %s", clipText(in, 80))
-			}
-			if timeout <= 0 {
-				return fmt.Errorf("--timeout must be positive, e.g. 30s")
-			}
-			c, err := g.client(client.WithTimeout(timeout + 30*time.Second))
-			if err != nil {
-				return err
-			}
-			ctx, done := context.WithTimeout(cmd.Context(), timeout+time.Minute)
 			defer done()
 			if !g.json {
 				go followTask(ctx, c, cmd)
