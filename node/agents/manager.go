@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -922,33 +923,12 @@ func (m *Manager) isClosed() bool {
 }
 
 // sortedNames needs m.mu.
-func (m *Manager) sortedNames() []string {
-	names := make([]string, 0, len(m.agents))
-	for n := range m.agents {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (m *Manager) sortedNames() []string { return slices.Sorted(maps.Keys(m.agents)) }
 
-func (m *Manager) backendNames() []string {
-	names := make([]string, 0, len(m.factories))
-	for n := range m.factories {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func (m *Manager) backendNames() []string { return slices.Sorted(maps.Keys(m.factories)) }
 
 // disabledList needs m.mu.
-func (m *Manager) disabledList() []string {
-	out := make([]string, 0, len(m.disabled))
-	for n := range m.disabled {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
+func (m *Manager) disabledList() []string { return slices.Sorted(maps.Keys(m.disabled)) }
 
 type stateFile struct {
 	Disabled []string `json:"disabled"`
