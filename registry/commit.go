@@ -376,6 +376,8 @@ func subjectOf(it *item) string {
 		return b.Subject.String()
 	case body.Revocation:
 		return b.Target.String()
+	case body.Feedback:
+		return "receipt:" + b.Receipt.CID().String()
 	}
 	return ""
 }

@@ -44,7 +44,7 @@ func TestIngestRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, feedbackRaw := sign(t, alice, home, record.KindFeedback, map[string]any{"score": 900}, now)
+	_, proposalRaw := sign(t, alice, home, record.KindProposal, map[string]any{"title": "x"}, now)
 	_, badBodyRaw := sign(t, alice, home, record.KindAttestation, map[string]any{
 		"subject": map[string]any{"type": "skill", "id": "x"}, "predicate": "no scheme", "verdict": "pass",
 	}, now)
@@ -84,7 +84,7 @@ func TestIngestRules(t *testing.T) {
 		{name: "malformed CBOR", raw: []byte{0xff, 0x00}, want: record.ErrMalformed, fault: true, reason: "malformed"},
 		{name: "forged signature", raw: forged, want: record.ErrBadSignature, fault: true, reason: "bad-signature"},
 		{name: "unknown kind", raw: unknownKind, want: record.ErrUnknownKind, reason: "unknown-kind"},
-		{name: "kind not supported yet", raw: feedbackRaw, want: body.ErrNotSupported, reason: "unsupported-kind"},
+		{name: "kind not supported yet", raw: proposalRaw, want: body.ErrNotSupported, reason: "unsupported-kind"},
 		{name: "genesis not supported yet", raw: genesisRaw, want: body.ErrNotSupported, reason: "unsupported-kind"},
 		{name: "adverts are never stored", raw: advertRaw, want: ErrEphemeral, fault: true, reason: "ephemeral-kind"},
 		{name: "not a member of the community", raw: foreignRaw, want: ErrNotMember, reason: "not-member"},

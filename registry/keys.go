@@ -32,7 +32,9 @@ import (
 //	0x07    0x07 community                                         record count:u64
 //
 // The subject of an attestation is "type:id" (body.Subject.String); the
-// subject of a revocation is its target's record ID in text form. A record
+// subject of a revocation is its target's record ID in text form; the
+// subject of a feedback is "receipt:<receipt CID>", the same key an
+// attestation about that receipt has. A record
 // and all its index entries are written in one badger transaction.
 //
 // When a target has several revocations, revoked-by names the one first in

@@ -27,7 +27,8 @@ type Body interface {
 }
 
 // Decode reads the body of a record of the given kind and checks it on its
-// own (Validate(0)). It returns an Attestation or a Revocation; a known kind
+// own (Validate(0)). It returns an Attestation, a Revocation, an Advert or
+// a Feedback; a known kind
 // whose body is not defined yet fails with ErrNotSupported, an unknown kind
 // with record.ErrUnknownKind.
 func Decode(kind record.Kind, raw []byte) (Body, error) {
@@ -47,6 +48,8 @@ func decode(kind record.Kind, raw []byte, created int64) (Body, error) {
 		b, err = decodeRevocation(raw, created)
 	case record.KindAdvert:
 		b, err = decodeAdvert(raw, created)
+	case record.KindFeedback:
+		b, err = decodeFeedback(raw, created)
 	default:
 		return nil, unsupported(kind)
 	}
@@ -63,13 +66,23 @@ func unsupported(kind record.Kind) error {
 	return fmt.Errorf("%w: kind %q", record.ErrUnknownKind, clip(string(kind)))
 }
 
-// DecodeRecord reads a record's body and checks it against the envelope too.
+// DecodeRecord reads a record's body and checks it against the envelope too
+// (a feedback's author must be its receipt's requester, for instance).
 // It does not verify the record's signature: read records with record.Open.
 func DecodeRecord(r *record.Record) (Body, error) {
 	if r == nil {
 		return nil, fmt.Errorf("%w: no record", record.ErrMalformed)
 	}
-	return decode(r.Kind, r.Body, r.Created)
+	b, err := decode(r.Kind, r.Body, r.Created)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := b.(interface{ CheckEnvelope(*record.Record) error }); ok {
+		if err := e.CheckEnvelope(r); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // decodeWire decodes raw into the wire struct w with canon's strictness and

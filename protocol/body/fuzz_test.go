@@ -23,6 +23,14 @@ func FuzzDecode(f *testing.F) {
 	f.Add(uint8(1), mustMarshal(f, validAdvert()))
 	f.Add(uint8(3), []byte{0xa1, 0x61, 'x', 0x01})
 	kinds := append(record.Kinds(), "bogus")
+	for i, k := range kinds {
+		if k == record.KindFeedback {
+			exec, req := newKey(f), newKey(f)
+			rc := signedReceipt(f, exec, peerOf(f, req), recordID(f, "c"))
+			f.Add(uint8(i), mustMarshal(f, Feedback{Receipt: rc, Score: 900, Comment: "ok"}))
+			f.Add(uint8(i), mustMarshal(f, feedbackWire{Score: 2000, Receipt: rc.Raw()}))
+		}
+	}
 	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
 		kind := kinds[int(k)%len(kinds)]
 		b, err := Decode(kind, raw)
