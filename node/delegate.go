@@ -54,7 +54,8 @@ func (d delegator) Delegate(ctx context.Context, req agents.SubtaskRequest) (age
 	if d.n.Tasks == nil {
 		return agents.SubtaskResult{}, errors.New("the node is not ready to delegate yet")
 	}
-	r := tasks.Request{Skill: req.Skill, Input: req.Input, Remote: req.Remote, Timeout: req.Timeout, Origin: req.Origin, HopsLeft: -1}
+	r := tasks.Request{Skill: req.Skill, Input: req.Input, Remote: req.Remote, Timeout: req.Timeout, Origin: req.Origin, HopsLeft: -1,
+		CertifiedOnly: d.n.Repo.Config.Trust.CertifiedOnly}
 	if req.Peer != "" {
 		p, err := peer.Decode(req.Peer)
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/time/rate"
 
 	"github.com/agora-p2p/agora/node/agents"
 	"github.com/agora-p2p/agora/node/api"
@@ -35,6 +36,7 @@ import (
 	"github.com/agora-p2p/agora/node/replicate"
 	"github.com/agora-p2p/agora/node/repo"
 	"github.com/agora-p2p/agora/node/tasks"
+	"github.com/agora-p2p/agora/node/trust"
 	"github.com/agora-p2p/agora/registry"
 )
 
@@ -58,12 +60,16 @@ type Node struct {
 	Index      *capindex.Index
 	Advertiser *capindex.Advertiser
 	Tasks      *tasks.Service
+	// Trust is reputation, certification and feedback.
+	Trust *trust.Service
 	// APIAddr is where the local API listens.
 	APIAddr net.Addr
 
 	log      *slog.Logger
 	registry *prometheus.Registry
 	comms    atomic.Pointer[communities.Service] // n.Comms, for early readers
+	trust    atomic.Pointer[trust.Service]       // n.Trust, for gossipsub's score
+	audits   *rate.Limiter                       // the auditor's budget
 	started  time.Time
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -105,7 +111,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		return nil, err
 	}
 	n.Repl = replicate.New(replicate.Config{Host: n.Host, Store: n.Store, Logger: log.With("subsystem", "replicate")})
-	params, thresholds := communities.ScoreParams(n.Repl.Penalties().Score)
+	params, thresholds := communities.ScoreParams(n.appScore)
 	psOpts := []pubsub.Option{
 		pubsub.WithPeerScore(params, thresholds),
 		pubsub.WithMaxMessageSize(128 << 10),
@@ -153,7 +159,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	go func() { defer n.wg.Done(); mcpSrv.Watch(runCtx) }()
 	if n.API, err = api.NewServer(api.ServerConfig{
 		MCP:     mcpSrv.Handler(),
-		Backend: n, Work: workAPI{n}, Hub: n.Hub, Token: r.Token, Gatherer: reg,
+		Backend: n, Work: workAPI{n}, Trust: trustAPI{n}, Hub: n.Hub, Token: r.Token, Gatherer: reg,
 		MetricsNoAuth: r.Config.API.MetricsNoAuth, Logger: log.With("subsystem", "api"),
 	}); err != nil {
 		return nil, err
@@ -261,6 +267,9 @@ func (n *Node) Close() error {
 	}
 	if n.Tasks != nil {
 		n.Tasks.Close()
+	}
+	if n.Trust != nil {
+		n.Trust.Close()
 	}
 	if n.Agents != nil {
 		errs = append(errs, n.Agents.Close())

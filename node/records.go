@@ -38,6 +38,24 @@ type attestationJSON struct {
 	Expires   int64             `json:"expires,omitempty"` // unix ms
 }
 
+type receiptJSON struct {
+	CID       string `json:"cid"`
+	Task      string `json:"task_id"`
+	Requester string `json:"requester"`
+	Executor  string `json:"executor"`
+	Agent     string `json:"agent"`
+	Skill     string `json:"skill"`
+	Status    string `json:"status"`
+	Started   int64  `json:"started"`
+	Ended     int64  `json:"ended"`
+}
+
+type feedbackJSON struct {
+	Receipt receiptJSON `json:"receipt"`
+	Score   int64       `json:"score"`
+	Comment string      `json:"comment,omitempty"`
+}
+
 type revocationJSON struct {
 	Target string `json:"target"`
 	Reason string `json:"reason,omitempty"`
@@ -91,6 +109,9 @@ func bodyFromJSON(kind string, m map[string]any) (record.Kind, any, error) {
 		}
 		return record.KindRevocation, body.Revocation{Target: target, Reason: r.Reason}, nil
 	}
+	if record.Kind(kind) == record.KindFeedback {
+		return "", nil, badRequest("feedback rates a task's receipt: use `agora rate TASK_ID SCORE` (POST /api/v1/tasks/{id}/rate).")
+	}
 	return "", nil, badRequest("records of kind %q cannot be published through the API; use attestation or revocation.", kind)
 }
 
@@ -111,6 +132,11 @@ func bodyToJSON(r *record.Record) map[string]any {
 		v = a
 	case body.Revocation:
 		v = revocationJSON{Target: b.Target.String(), Reason: b.Reason}
+	case body.Feedback:
+		rc := b.Receipt
+		v = feedbackJSON{Score: b.Score, Comment: b.Comment, Receipt: receiptJSON{CID: rc.CID().String(), Task: rc.Task,
+			Requester: rc.Requester.String(), Executor: rc.Executor.String(), Agent: rc.Agent, Skill: rc.Skill,
+			Status: rc.Status, Started: rc.Started, Ended: rc.Ended}}
 	default:
 		return map[string]any{}
 	}

@@ -64,10 +64,14 @@ func (n *Node) startWork(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	if err := n.startTrust(); err != nil {
+		return err
+	}
 	if n.Tasks, err = tasks.New(tasks.Config{
 		Host: n.Host, Key: n.Repo.Key, DB: n.DB.DB, Local: LocalAgents(n.Agents), Index: n.Index,
 		Member: n.Comms.IsMember, Default: n.communityFor, Events: n.Hub, Exit: n.exitRule, Registerer: n.registry,
-		Log: n.log.With("subsystem", "tasks"),
+		Done: n.taskDone,
+		Log:  n.log.With("subsystem", "tasks"),
 	}); err != nil {
 		return err
 	}
@@ -329,7 +333,8 @@ func (w workAPI) Skills(_ context.Context, community, skill string) ([]api.Skill
 		}
 		for _, p := range s.Providers {
 			o.Providers = append(o.Providers, api.Provider{PeerID: p.Peer.String(), Agent: p.Agent,
-				LatencyMS: p.Stats.LatencyMS, SuccessRate: p.Stats.SuccessRate(), Load: p.Load, Self: p.Peer == self})
+				LatencyMS: p.Stats.LatencyMS, SuccessRate: p.Stats.SuccessRate(), Load: p.Load, Self: p.Peer == self,
+				Trust: p.Trust, Certified: p.Certified})
 		}
 		out = append(out, o)
 	}
@@ -338,7 +343,8 @@ func (w workAPI) Skills(_ context.Context, community, skill string) ([]api.Skill
 
 func (w workAPI) SubmitTask(ctx context.Context, req api.TaskRequest) (api.Task, error) {
 	r := tasks.Request{Skill: req.Skill, Input: req.Input, Community: req.Community, Remote: req.Remote,
-		Timeout: time.Duration(req.TimeoutMS) * time.Millisecond, HopsLeft: -1}
+		Timeout: time.Duration(req.TimeoutMS) * time.Millisecond, HopsLeft: -1,
+		CertifiedOnly: req.CertifiedOnly || w.n.Repo.Config.Trust.CertifiedOnly}
 	if req.Peer != "" {
 		p, err := peer.Decode(req.Peer)
 		if err != nil {

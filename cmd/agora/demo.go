@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,6 +18,7 @@ import (
 	"github.com/agora-p2p/agora/node/client"
 	"github.com/agora-p2p/agora/node/config"
 	"github.com/agora-p2p/agora/node/repo"
+	"github.com/agora-p2p/agora/node/trust"
 )
 
 func newDemoCmd(g *globals) *cobra.Command {
@@ -207,31 +209,88 @@ output: '$steps.plan.result'
 	}
 	say("   output: %s", wf.Output)
 
-	say("\n9. bob audits carol's node and publishes a signed attestation; the registry replicates it to every member.")
 	carolID := carol.n.Host.ID().String()
-	pub, err := bob.c.Publish(ctx, api.PublishRequest{Kind: "attestation", Body: map[string]any{
-		"subject":   map[string]any{"type": "peer", "id": carolID},
-		"predicate": "agora:audit/deterministic/v1",
-		"verdict":   "pass",
-		"claims":    map[string]any{"samples": "20", "matched": "20"},
-		"evidence":  "20 sampled text.stats tasks re-run on another provider; all outputs matched",
-	}})
-	if err != nil {
-		return fmt.Errorf("bob cannot publish the attestation: %w", err)
+	say("\n9. Feedback: after each task bob's and carol's nodes ran for her, alice's node filed a signed feedback record")
+	say("   holding the executor's receipt (completed: 900 of 1000). alice also rates carol's step by hand.")
+	var carolTask string
+	for _, st := range wf.Steps {
+		if st.Executor == carolID {
+			carolTask = st.TaskID
+		}
 	}
-	say("   attestation %s", pub.CID)
-	if err := waitDemo(ctx, nodes, func(d *demoNode) (bool, error) {
-		_, err := d.c.Record(ctx, pub.CID)
-		return err == nil, nil
+	if err := waitDemo(ctx, []*demoNode{alice}, func(d *demoNode) (bool, error) {
+		rs, err := d.c.Records(ctx, api.RecordQuery{Kind: "feedback"})
+		return err == nil && len(rs) == 3, nil
 	}); err != nil {
-		return fmt.Errorf("the attestation did not reach everyone: %w", err)
+		return fmt.Errorf("alice's node filed no feedback: %w", err)
+	}
+	rated, err := alice.c.Rate(ctx, carolTask, api.RateRequest{Score: 700, Comment: "right answer, but slow"})
+	if err != nil {
+		return fmt.Errorf("alice cannot rate carol's task: %w", err)
+	}
+	say("   alice rates task %s 700: feedback %s (it supersedes the automatic 900)", carolTask, shortID(rated.CID))
+	if err := waitDemo(ctx, nodes, func(d *demoNode) (bool, error) {
+		rs, err := d.c.Records(ctx, api.RecordQuery{Kind: "feedback"})
+		return err == nil && len(rs) == 4, nil
+	}); err != nil {
+		return fmt.Errorf("the feedback did not reach everyone: %w", err)
+	}
+	say("   every node holds the 4 feedback records; EigenTrust counts one per receipt, the latest.")
+
+	say("\n10. Reputation: every node computes the community's trust vector, seeded by the founder (alice), over the")
+	say("    feedback of closed %s epochs, so all of them get the same numbers.", trust.CommunityEpoch)
+	if err := waitDemo(ctx, nodes, func(d *demoNode) (bool, error) {
+		rep, err := d.c.Reputation(ctx, "", "community", bobID)
+		return err == nil && len(rep) == 1 && rep[0].Level >= 100, nil
+	}); err != nil {
+		return fmt.Errorf("the community trust did not settle: %w", err)
 	}
 	for _, d := range nodes {
-		r, _ := d.c.Record(ctx, pub.CID)
-		say("   %-5s holds it: verdict %v on peer %s, signature verified=%v", d.name, r.Body["verdict"], shortID(carolID), r.Verified)
+		rep, err := d.c.Reputation(ctx, "", "community", "")
+		if err != nil {
+			return err
+		}
+		var line []string
+		for _, e := range rep {
+			line = append(line, fmt.Sprintf("%d. %s %.3f", e.Rank, names[e.PeerID], e.Trust))
+		}
+		say("    %-5s ranks: %s", d.name, strings.Join(line, ", "))
 	}
 
-	say("\n10. alice publishes 20 more attestations while carol is offline; when carol comes back she catches up by sync.")
+	say("\n11. Certification: alice and bob, both with community trust, audit carol's node and publish attestations;")
+	say("    the policy certifies with 2 passing attestations from auditors whose trust level is ≥ 100 (a tenth of the top member's).")
+	for _, d := range []*demoNode{alice, bob} {
+		pub, err := d.c.Publish(ctx, api.PublishRequest{Kind: "attestation", Body: map[string]any{
+			"subject":   map[string]any{"type": "peer", "id": carolID},
+			"predicate": "agora:audit/deterministic/v1",
+			"verdict":   "pass",
+			"claims":    map[string]any{"samples": "20", "matched": "20"},
+			"evidence":  "20 sampled text.stats tasks re-run on another provider; all outputs matched",
+		}})
+		if err != nil {
+			return fmt.Errorf("%s cannot publish the attestation: %w", d.name, err)
+		}
+		say("    %-5s attests: %s", d.name, shortID(pub.CID))
+	}
+	subject := "peer:" + carolID
+	if err := waitDemo(ctx, nodes, func(d *demoNode) (bool, error) {
+		cs, err := d.c.Certifications(ctx, "", subject)
+		return err == nil && len(cs) == 1 && cs[0].Certified, nil
+	}); err != nil {
+		return fmt.Errorf("the certification did not reach everyone: %w", err)
+	}
+	cs, _ := alice.c.Certifications(ctx, "", subject)
+	say("    every node now certifies carol's node: %s", strings.Join(cs[0].Reasons, "; "))
+	offers, _ = alice.c.Skills(ctx, "", "math.eval")
+	for _, o := range offers {
+		for _, p := range o.Providers {
+			if p.PeerID == carolID {
+				say("    alice's skill list marks carol's math.eval certified=%v (a requester may insist: agora ask --certified)", p.Certified)
+			}
+		}
+	}
+
+	say("\n12. alice publishes 20 more attestations while carol is offline; when carol comes back she catches up by sync.")
 	carolRepo := carol.n.Repo.Dir
 	carol.n.Close()
 	carol.n.Repo.Close()
@@ -252,16 +311,37 @@ output: '$steps.plan.result'
 		return err
 	}
 	carol.n, carol.c = n, client.New("http://"+n.APIAddr.String(), r.Token)
+	held, err := alice.c.Records(ctx, api.RecordQuery{Limit: 1000})
+	if err != nil {
+		return err
+	}
 	if err := waitDemo(ctx, []*demoNode{carol}, func(d *demoNode) (bool, error) {
 		recs, err := d.c.Records(ctx, api.RecordQuery{Limit: 1000})
-		return err == nil && len(recs) == 21, nil
+		return err == nil && len(recs) == len(held), nil
 	}); err != nil {
 		return fmt.Errorf("carol did not catch up: %w", err)
 	}
-	say("   carol restarted with no invite, reconnected to the peers she remembered, and now holds all 21 records.")
+	say("   carol restarted with no invite, reconnected to the peers she remembered, and now holds all %d records.", len(held))
 
-	say("\nThe community is up, shares skills and a signed registry. Next in Agora's story, each as it is built:")
-	say("feedback and reputation, certification, and governance by vote.")
+	say("\n13. bob revokes his attestation: one pass is left, and every node withdraws carol's certification.")
+	bobAtts, err := bob.c.Records(ctx, api.RecordQuery{Kind: "attestation", Author: bobID})
+	if err != nil || len(bobAtts) == 0 {
+		return fmt.Errorf("bob's attestation is missing: %v", err)
+	}
+	if _, err := bob.c.Publish(ctx, api.PublishRequest{Kind: "revocation", Body: map[string]any{"target": bobAtts[0].CID}}); err != nil {
+		return fmt.Errorf("bob cannot revoke: %w", err)
+	}
+	if err := waitDemo(ctx, nodes, func(d *demoNode) (bool, error) {
+		cs, err := d.c.Certifications(ctx, "", subject)
+		return err == nil && len(cs) == 1 && !cs[0].Certified, nil
+	}); err != nil {
+		return fmt.Errorf("the revocation did not reach everyone: %w", err)
+	}
+	cs, _ = carol.c.Certifications(ctx, "", subject)
+	say("    carol's own node agrees: certified=%v (%s)", cs[0].Certified, strings.Join(cs[0].Reasons, "; "))
+
+	say("\nThe community is up: it shares skills, delegates with signed receipts, rates and certifies its members.")
+	say("Next in Agora's story: governance by vote.")
 	return nil
 }
 

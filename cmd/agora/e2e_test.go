@@ -188,7 +188,13 @@ func (d *daemon) stop(t *testing.T) {
 // connects, a member joins), so the test waits on events, not on sleeps.
 func (d *daemon) waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	d.waitWithin(t, 60*time.Second, what, cond)
+}
+
+// waitWithin is waitFor with another deadline.
+func (d *daemon) waitWithin(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	evs := make(chan struct{}, 64)
 	go d.client.Events(ctx, 0, func(api.Event) error {
@@ -402,7 +408,9 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo exited %d:\n%s\n%s", code, out, stderr)
 	}
-	for _, want := range []string{"creates the community", "join", "sees 2 peers", "has 3 members", "signature verified=true", "holds all 21 records"} {
+	for _, want := range []string{"creates the community", "join", "sees 2 peers", "has 3 members", "holds all 26 records",
+		"every node holds the 4 feedback records", "1. alice", "2. bob", "3. carol", "every node now certifies carol's node",
+		"certified=true", "certified=false"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

@@ -17,11 +17,21 @@ import (
 // join it, and waits until every member sees every other.
 func community(t *testing.T, names ...string) (map[string]*daemon, api.CreatedCommunity) {
 	t.Helper()
+	return communityWith(t, nil, names...)
+}
+
+// communityWith is community with a hook that may configure each repo
+// before its daemon starts.
+func communityWith(t *testing.T, setup func(name, dir string), names ...string) (map[string]*daemon, api.CreatedCommunity) {
+	t.Helper()
 	base := t.TempDir()
 	ds := map[string]*daemon{}
 	for _, n := range names {
 		dir := filepath.Join(base, n)
 		initRepo(t, dir)
+		if setup != nil {
+			setup(n, dir)
+		}
 		ds[n] = startDaemon(t, dir)
 	}
 	var created api.CreatedCommunity

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -122,17 +123,22 @@ func printSkills(w io.Writer, out []api.SkillOffer) error {
 			if p.LatencyMS > 0 {
 				lat = fmt.Sprintf("%.0f ms", p.LatencyMS)
 			}
+			certified := ""
+			if p.Certified {
+				certified = "✓"
+			}
 			rows = append(rows, []string{s.Skill, who, p.Agent, lat,
-				fmt.Sprintf("%.0f%%", 100*p.SuccessRate), fmt.Sprintf("%.0f%%", 100*p.Load)})
+				fmt.Sprintf("%.0f%%", 100*p.SuccessRate), fmt.Sprintf("%.0f%%", 100*p.Load),
+				strconv.FormatInt(p.Trust, 10), certified})
 		}
 	}
-	table(w, []string{"SKILL", "PROVIDER", "AGENT", "LATENCY", "SUCCESS", "LOAD"}, rows)
+	table(w, []string{"SKILL", "PROVIDER", "AGENT", "LATENCY", "SUCCESS", "LOAD", "TRUST", "CERTIFIED"}, rows)
 	return nil
 }
 
 func newAskCmd(g *globals) *cobra.Command {
 	var input, peerID, community string
-	var remote bool
+	var remote, certified bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "ask SKILL",
@@ -151,7 +157,7 @@ func newAskCmd(g *globals) *cobra.Command {
 				go followTask(ctx, c, cmd)
 			}
 			t, err := c.SubmitTask(ctx, api.TaskRequest{Skill: args[0], Input: json.RawMessage(in), Community: community,
-				Peer: peerID, Remote: remote, TimeoutMS: timeout.Milliseconds(), Wait: true})
+				Peer: peerID, Remote: remote, CertifiedOnly: certified, TimeoutMS: timeout.Milliseconds(), Wait: true})
 			if err != nil {
 				return err
 			}
@@ -171,6 +177,7 @@ func newAskCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&input, "input", "{}", "the input, JSON or @FILE")
 	cmd.Flags().StringVar(&peerID, "peer", "", "only this provider (a peer ID; this node's own ID runs it here)")
 	cmd.Flags().BoolVar(&remote, "remote", false, "never run it on this node")
+	cmd.Flags().BoolVar(&certified, "certified", false, "only providers whose agent or node the community certified")
 	cmd.Flags().DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long")
 	cmd.Flags().StringVar(&community, "community", "", "community ID (default: the node's only community)")
 	return cmd

@@ -32,7 +32,7 @@ var builtinSkills = []builtinSkill{
 		skill: Skill{
 			ID:          "text.stats",
 			Description: "Counts the words, lines and characters (Unicode code points) of a text, as wc does: lines are newline characters plus a last unterminated line, words are runs of non-space characters.",
-			Tags:        []string{"text", "builtin"},
+			Tags:        []string{"text", "builtin", "deterministic"},
 			Input: json.RawMessage(`{"type":"object","properties":{"text":{"type":"string","description":"the text to count"}},` +
 				`"required":["text"],"additionalProperties":false}`),
 			Output: json.RawMessage(`{"type":"object","properties":{"words":{"type":"integer","minimum":0},` +
@@ -49,7 +49,7 @@ var builtinSkills = []builtinSkill{
 		skill: Skill{
 			ID:          "json.query",
 			Description: "Runs a jq query over JSON data. A query yielding several values gives an array of them, none gives null. No environment, input or time functions.",
-			Tags:        []string{"json", "jq", "builtin"},
+			Tags:        []string{"json", "jq", "builtin", "deterministic"},
 			Input: json.RawMessage(`{"type":"object","properties":{"data":{"description":"the JSON value the query reads"},` +
 				`"query":{"type":"string","minLength":1,"maxLength":4096,"description":"a jq program"}},` +
 				`"required":["data","query"],"additionalProperties":false}`),
@@ -67,7 +67,7 @@ var builtinSkills = []builtinSkill{
 			ID: "math.eval",
 			Description: "Evaluates an arithmetic expression: numbers, + - * / % ** ^, parentheses, the constants pi and e, and the functions " +
 				strings.Join(mathFuncNames(), ", ") + ".",
-			Tags: []string{"math", "builtin"},
+			Tags: []string{"math", "builtin", "deterministic"},
 			Input: json.RawMessage(`{"type":"object","properties":{"expr":{"type":"string","minLength":1,"maxLength":1024,"description":"the expression"}},` +
 				`"required":["expr"],"additionalProperties":false}`),
 			Output: json.RawMessage(`{"type":"object","properties":{"value":{"type":"number"}},` +

@@ -48,7 +48,10 @@ type ServerConfig struct {
 	Backend Backend
 	// Work serves agents, skills and tasks (optional: 503 without it).
 	Work Work
-	Hub  EventSource
+	// Trust serves reputation, certification and feedback (optional: 503
+	// without it).
+	Trust Trust
+	Hub   EventSource
 	// Token is the bearer token (the content of repo/api.token).
 	Token string
 	// Gatherer serves /metrics, e.g. a registry that includes libp2p's.
@@ -72,6 +75,7 @@ type ServerConfig struct {
 type Server struct {
 	backend       Backend
 	work          Work
+	trust         Trust
 	hub           EventSource
 	token         string
 	metricsNoAuth bool
@@ -105,6 +109,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s := &Server{
 		backend:       cfg.Backend,
 		work:          cfg.Work,
+		trust:         cfg.Trust,
 		hub:           cfg.Hub,
 		token:         cfg.Token,
 		metricsNoAuth: cfg.MetricsNoAuth,
@@ -137,6 +142,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	m.HandleFunc("GET /api/v1/records", s.records)
 	m.HandleFunc("GET /api/v1/records/{cid}", s.record)
 	s.routeWork(m)
+	s.routeTrust(m)
 	if cfg.MCP != nil {
 		m.Handle("/mcp", s.endOnShutdown(cfg.MCP))
 	}

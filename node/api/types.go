@@ -187,6 +187,9 @@ type TaskRequest struct {
 	Peer      string          `json:"peer,omitempty"`      // only this provider (may be this node)
 	Remote    bool            `json:"remote,omitempty"`    // never run on this node
 	TimeoutMS int64           `json:"timeout_ms,omitempty"`
+	// CertifiedOnly sends the task only to providers whose agent or node
+	// the community certified.
+	CertifiedOnly bool `json:"certified_only,omitempty"`
 	// Wait makes the call return when the task has ended (or the timeout
 	// passed) instead of as soon as it is submitted.
 	Wait bool `json:"wait,omitempty"`
@@ -302,6 +305,11 @@ type Provider struct {
 	SuccessRate float64 `json:"success_rate"`
 	Load        float64 `json:"load"`
 	Self        bool    `json:"self,omitempty"`
+	// Trust is this node's personal trust level in the provider
+	// (thousandths of the most trusted peer's); Certified says its agent or
+	// node is certified by the community.
+	Trust     int64 `json:"trust"`
+	Certified bool  `json:"certified"`
 }
 
 // Work is the node's agents, skills and tasks as the API sees them. It is

@@ -33,6 +33,9 @@ func TestScoreAndRank(t *testing.T) {
 		{"fast beats slow at equal success", []Provider{p("slow", 10, 10, 2000, 0), p("fast", 10, 10, 20, 0)}, []string{"fast", "slow"}},
 		{"a loaded fast one loses to an idle one", []Provider{p("busy", 10, 10, 20, 1), p("idle", 10, 10, 100, 0)}, []string{"idle", "busy"}},
 		{"an untried one beats one that always fails", []Provider{p("bad", 5, 0, 0, 0), p("new", 0, 0, 0, 0)}, []string{"new", "bad"}},
+		{"trust breaks an otherwise even match", []Provider{p("stranger", 10, 10, 50, 0), trusted(p("friend", 10, 10, 50, 0), 800, false, false)}, []string{"friend", "stranger"}},
+		{"certified beats uncertified", []Provider{p("plain", 10, 10, 50, 0), trusted(p("cert", 10, 10, 50, 0), 0, true, false)}, []string{"cert", "plain"}},
+		{"distrusted goes last however good", []Provider{trusted(p("fast", 10, 10, 5, 0), 1000, true, true), p("slow", 10, 5, 900, 0.9)}, []string{"slow", "fast"}},
 	}
 	for _, c := range cases {
 		got := Rank(c.in)
@@ -42,14 +45,28 @@ func TestScoreAndRank(t *testing.T) {
 			}
 		}
 	}
-	// Hand-computed: 10/10 successes → 11/12; 250 ms → 1/2; load 0.5 → 0.625.
-	s := Score(p("x", 10, 10, 250, 0.5))
-	if want := 11.0 / 12 * 0.5 * 0.625; s < want-1e-12 || s > want+1e-12 {
-		t.Fatalf("Score = %v, want %v", s, want)
+	// Hand-computed: 10/10 successes → 11/12; 250 ms → 1/2; load 0.5 →
+	// 0.625; trust 0 → 0.5, trust 500 → 1, certified ×1.25.
+	for _, c := range []struct {
+		p    Provider
+		want float64
+	}{
+		{p("x", 10, 10, 250, 0.5), 11.0 / 12 * 0.5 * 0.625 * 0.5},
+		{trusted(p("x", 10, 10, 250, 0.5), 500, true, false), 11.0 / 12 * 0.5 * 0.625 * 1 * 1.25},
+		{trusted(p("x", 10, 10, 250, 0.5), 500, true, true), 0},
+	} {
+		if s := Score(c.p); s < c.want-1e-12 || s > c.want+1e-12 {
+			t.Fatalf("Score(%+v) = %v, want %v", c.p.Standing, s, c.want)
+		}
 	}
 	if (Stats{}).SuccessRate() != 0.5 {
 		t.Fatal("an untried provider's success rate is not 0.5")
 	}
+}
+
+func trusted(p Provider, level int64, certified, distrusted bool) Provider {
+	p.Standing = Standing{Trust: level, Certified: certified, Distrusted: distrusted}
+	return p
 }
 
 type clock struct {

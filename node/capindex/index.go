@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agora-p2p/agora/protocol/body"
@@ -13,15 +14,33 @@ import (
 
 // Provider is one member offering one skill, as the index knows it.
 type Provider struct {
-	Peer      peer.ID
-	Agent     string
-	Skill     body.AdvertSkill
-	Load      float64 // 0..1, from the advert
-	Addrs     []string
-	Expires   time.Time
-	Stats     Stats
-	Certified bool // set by the trust layer (later); false for now
+	Peer    peer.ID
+	Agent   string
+	Skill   body.AdvertSkill
+	Load    float64 // 0..1, from the advert
+	Addrs   []string
+	Expires time.Time
+	Stats   Stats
+	// Standing is what the trust layer says about the provider (zero when
+	// no judge is set: a newcomer's).
+	Standing
 }
+
+// Standing is this node's view of a provider's reputation.
+type Standing struct {
+	// Trust is the personal trust level, in thousandths of the most
+	// trusted peer's.
+	Trust int64
+	// Certified says the provider's node or agent is certified.
+	Certified bool
+	// Distrusted says the evidence against the provider outweighs its
+	// trust: it is never chosen.
+	Distrusted bool
+}
+
+// JudgeFunc gives the standing of peer p's agent in community c. It is
+// called while listing providers and must be fast.
+type JudgeFunc func(c cid.Cid, p peer.ID, agent string) Standing
 
 // Stats are this node's observations of a provider's skill.
 type Stats struct {
@@ -58,7 +77,11 @@ type Index struct {
 	adverts map[cid.Cid]map[peer.ID]advert
 	stats   map[statKey]Stats
 	changed chan struct{}
+	judge   atomic.Pointer[JudgeFunc]
 }
+
+// SetJudge sets the function that gives providers their standing.
+func (x *Index) SetJudge(j JudgeFunc) { x.judge.Store(&j) }
 
 // New returns an empty index; now is its clock (time.Now when nil).
 func New(now func() time.Time) *Index {
@@ -165,6 +188,7 @@ func (x *Index) Providers(community cid.Cid, skill string) []Provider {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	var out []Provider
+	var comms []cid.Cid
 	seen := map[statKey]bool{}
 	for c, m := range x.adverts {
 		if community.Defined() && c != community {
@@ -184,8 +208,14 @@ func (x *Index) Providers(community cid.Cid, skill string) []Provider {
 						Peer: p, Agent: ag.Name, Skill: s, Load: float64(a.adv.Load) / body.MaxLoad,
 						Addrs: a.adv.Addrs, Expires: time.UnixMilli(a.adv.Expires), Stats: x.stats[statKey{p, skill}],
 					})
+					comms = append(comms, c)
 				}
 			}
+		}
+	}
+	if j := x.judge.Load(); j != nil {
+		for i := range out {
+			out[i].Standing = (*j)(comms[i], out[i].Peer, out[i].Agent)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

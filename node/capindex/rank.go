@@ -12,16 +12,21 @@ import (
 //     been observed (between a fast and a slow one),
 //   - a load factor 1 - 0.75·load (a fully loaded provider keeps a quarter
 //     of its score: it may still answer, but later),
-//   - ×1.25 when its agent is certified.
+//   - a trust factor 0.5 + Trust/1000 (a newcomer keeps half its score, the
+//     most trusted peer gets half again as much),
+//   - ×1.25 when its agent or node is certified.
 //
-// Trust joins the product when reputation exists (issue 6).
+// A distrusted provider scores 0 and Rank puts it last.
 func Score(p Provider) float64 {
+	if p.Distrusted {
+		return 0
+	}
 	lat := 0.8
 	if p.Stats.LatencyMS > 0 {
 		lat = 1 / (1 + p.Stats.LatencyMS/250)
 	}
 	load := 1 - 0.75*math.Min(math.Max(p.Load, 0), 1)
-	s := p.Stats.SuccessRate() * lat * load
+	s := p.Stats.SuccessRate() * lat * load * (0.5 + float64(min(max(p.Trust, 0), 1000))/1000)
 	if p.Certified {
 		s *= 1.25
 	}
@@ -36,6 +41,11 @@ func Rank(ps []Provider) []Provider {
 	slices.SortStableFunc(out, func(a, b Provider) int {
 		sa, sb := Score(a), Score(b)
 		switch {
+		case a.Distrusted != b.Distrusted:
+			if b.Distrusted {
+				return -1
+			}
+			return 1
 		case sa > sb:
 			return -1
 		case sa < sb:

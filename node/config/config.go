@@ -37,6 +37,7 @@ type Config struct {
 	P2P     P2P    `toml:"p2p"`
 	API     API    `toml:"api"`
 	Log     Log    `toml:"log"`
+	Trust   Trust  `toml:"trust"`
 }
 
 // P2P configures the libp2p host.
@@ -58,6 +59,18 @@ type P2P struct {
 type API struct {
 	Listen        string `toml:"listen" help:"host:port of the local HTTP API (port 0 picks a free port)"`
 	MetricsNoAuth bool   `toml:"metrics_no_auth" help:"serve /metrics without the API token (for a local Prometheus)"`
+}
+
+// Trust configures feedback, delegation by reputation and audits.
+type Trust struct {
+	Feedback       bool `toml:"feedback" help:"rate every task another member runs for this node with a feedback record, automatically"`
+	ScoreCompleted int  `toml:"score_completed" help:"automatic feedback score, in thousandths, for a completed task"`
+	ScoreFailed    int  `toml:"score_failed" help:"automatic feedback score, in thousandths, for a task the provider failed"`
+	ScoreTimeout   int  `toml:"score_timeout" help:"automatic feedback score, in thousandths, for a task that ran out of time on the provider"`
+	CertifiedOnly  bool `toml:"certified_only" help:"delegate only to members whose node or agent the community certified"`
+	Auditor        bool `toml:"auditor" help:"re-run a sample of deterministic tasks on another provider and attest whether the outputs match"`
+	AuditSample    int  `toml:"audit_sample" help:"share of eligible tasks an auditor re-runs, in thousandths"`
+	AuditBudget    int  `toml:"audit_budget" help:"most audits an auditor runs per hour"`
 }
 
 // Log configures logging.
@@ -87,6 +100,8 @@ func Default() Config {
 		},
 		API: API{Listen: "127.0.0.1:4243"},
 		Log: Log{Level: "info", Format: "text"},
+		Trust: Trust{Feedback: true, ScoreCompleted: 900, ScoreFailed: 200, ScoreTimeout: 100,
+			AuditSample: 100, AuditBudget: 60},
 	}
 }
 
@@ -268,6 +283,21 @@ func (c *Config) Validate() error {
 	}
 	if host != "localhost" && net.ParseIP(host) == nil {
 		return fmt.Errorf("api.listen must use an IP address or localhost, not %q", host)
+	}
+	for _, k := range []struct {
+		key      string
+		v        int
+		min, max int
+	}{
+		{"trust.score_completed", c.Trust.ScoreCompleted, 0, 1000},
+		{"trust.score_failed", c.Trust.ScoreFailed, 0, 1000},
+		{"trust.score_timeout", c.Trust.ScoreTimeout, 0, 1000},
+		{"trust.audit_sample", c.Trust.AuditSample, 0, 1000},
+		{"trust.audit_budget", c.Trust.AuditBudget, 0, 3600},
+	} {
+		if k.v < k.min || k.v > k.max {
+			return fmt.Errorf("%s must be between %d and %d, not %d", k.key, k.min, k.max, k.v)
+		}
 	}
 	if err := oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error"); err != nil {
 		return err

@@ -36,6 +36,32 @@ type Request struct {
 	// Origin is the local agent on whose behalf the task runs (a workflow,
 	// a planner): its data-exit policy decides where the input may go.
 	Origin string
+	// CertifiedOnly sends the task only to members whose node or agent the
+	// community certified (this node's own agents still count).
+	CertifiedOnly bool
+	// Exclude lists members not to send the task to (an audit re-runs a
+	// task anywhere but on its first executor).
+	Exclude []peer.ID
+	// Audit marks a task that re-runs another to check it; Done reports
+	// it, and it is not audited in turn.
+	Audit bool
+}
+
+// Done is a task this node requested that another member ran and signed a
+// receipt for: what feedback and audits need. Config.Done receives it
+// after the task's last event.
+type Done struct {
+	Task      string
+	Skill     string
+	Community cid.Cid
+	Status    string // completed or failed
+	Code      string
+	Receipt   *task.Receipt
+	Input     json.RawMessage
+	Output    json.RawMessage
+	// Tags are the skill's tags as the executor advertised them.
+	Tags  []string
+	Audit bool
 }
 
 // Requester codes.
@@ -57,6 +83,7 @@ var ErrPolicy = errors.New("refused by the data-exit policy")
 type candidate struct {
 	peer  peer.ID
 	agent string
+	tags  []string
 }
 
 // Submit validates r, journals the task and starts it. It returns as soon
@@ -140,7 +167,16 @@ func (s *Service) candidates(r Request, comm cid.Cid) []candidate {
 	case r.Peer == s.self:
 		return []candidate{{}}
 	case r.Peer != "":
-		return []candidate{{peer: r.Peer}}
+		c := candidate{peer: r.Peer}
+		if comm.Defined() {
+			for _, p := range s.cfg.Index.Providers(comm, r.Skill) {
+				if p.Peer == r.Peer {
+					c.agent, c.tags = p.Agent, p.Skill.Tags
+					break
+				}
+			}
+		}
+		return []candidate{c}
 	}
 	var out []candidate
 	if !r.Remote && s.cfg.Local.Has(r.Skill) {
@@ -150,13 +186,16 @@ func (s *Service) candidates(r Request, comm cid.Cid) []candidate {
 		return out
 	}
 	seen := map[peer.ID]bool{}
+	for _, p := range r.Exclude {
+		seen[p] = true
+	}
 	exit := s.exitFor(r)
 	for _, p := range capindex.Rank(s.cfg.Index.Providers(comm, r.Skill)) {
-		if p.Peer == s.self || seen[p.Peer] || !exit.AllowsPeer(p.Peer.String(), false) {
+		if p.Peer == s.self || seen[p.Peer] || !exit.AllowsPeer(p.Peer.String(), false) || p.Distrusted || (r.CertifiedOnly && !p.Certified) {
 			continue
 		}
 		seen[p.Peer] = true
-		out = append(out, candidate{peer: p.Peer, agent: p.Agent})
+		out = append(out, candidate{peer: p.Peer, agent: p.Agent, tags: p.Skill.Tags})
 	}
 	return out
 }
@@ -170,6 +209,7 @@ type outcome struct {
 	receipt  *task.Receipt
 	agent    string
 	executor peer.ID
+	tags     []string // the skill's advertised tags
 }
 
 func (s *Service) run(ctx context.Context, l *live, r Request, comm cid.Cid) {
@@ -196,6 +236,9 @@ func (s *Service) run(ctx context.Context, l *live, r Request, comm cid.Cid) {
 			where = "on this node"
 		}
 		o := outcome{status: StatusFailed, code: CodeNoProvider, reason: fmt.Sprintf("no member offers skill %q %s", r.Skill, where)}
+		if r.CertifiedOnly {
+			o.reason = fmt.Sprintf("no certified member offers skill %q %s", r.Skill, where)
+		}
 		if exit := s.exitFor(r); exit.Mode != agents.ExitCommunity && comm.Defined() && len(s.cfg.Index.Providers(comm, r.Skill)) > 0 {
 			o.code, o.reason = CodePolicy, fmt.Sprintf("members offer skill %q, but the input may not go to them (%s)", r.Skill, exit.Rule)
 		}
@@ -211,6 +254,7 @@ func (s *Service) run(ctx context.Context, l *live, r Request, comm cid.Cid) {
 			last = s.runLocal(ctx, l, r, comm)
 		} else {
 			last = s.runRemote(ctx, l, r, comm, c.peer)
+			last.tags = c.tags
 		}
 		if last.status == StatusCompleted || last.status == StatusCanceled {
 			break
@@ -229,6 +273,11 @@ func (s *Service) run(ctx context.Context, l *live, r Request, comm cid.Cid) {
 		last.reason = "every provider refused the task; the last said: " + last.reason
 	}
 	s.finish(l, last)
+	if s.cfg.Done != nil && last.receipt != nil && last.executor != s.self && last.executor != "" &&
+		(last.status == StatusCompleted || last.status == StatusFailed) {
+		s.cfg.Done(Done{Task: l.t.ID, Skill: r.Skill, Community: comm, Status: last.status, Code: last.code,
+			Receipt: last.receipt, Input: r.Input, Output: last.output, Tags: last.tags, Audit: r.Audit})
+	}
 }
 
 func (s *Service) finish(l *live, o outcome) {

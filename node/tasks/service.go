@@ -84,6 +84,10 @@ type Config struct {
 	Exit func(origin, skill string) agents.Exit
 	// Registerer gets the service's metrics (nil: not exported).
 	Registerer prometheus.Registerer
+	// Done, if set, is told about every task another member ran for this
+	// node with a receipt (feedback, audits). It runs on the task's
+	// goroutine after the task ended and must not block.
+	Done func(Done)
 }
 
 // metrics count what crosses the wire, so an operator (and a test) can see
