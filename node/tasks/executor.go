@@ -103,6 +103,12 @@ func (s *Service) serve(st network.Stream) {
 		reject(CodeRateLimited, "too many tasks from your node; slow down")
 		return
 	}
+	if s.cfg.Admit != nil {
+		if code, reason := s.cfg.Admit(req.Community, from); code != "" {
+			reject(code, reason)
+			return
+		}
+	}
 	job, err := s.cfg.Local.Admit(req.Skill, req.Input, from, req.Community)
 	if err != nil {
 		reject(agents.CodeOf(err), reasonOf(err))

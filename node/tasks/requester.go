@@ -73,6 +73,10 @@ const (
 	CodePolicy     = "exit-policy"
 )
 
+// cancelGrace is how long a requester that canceled a task (or whose
+// timeout passed) still listens for the executor's last frame and receipt.
+const cancelGrace = time.Second
+
 // ErrBadRequest wraps a request that cannot be submitted.
 var ErrBadRequest = errors.New("bad task request")
 
@@ -167,14 +171,20 @@ func (s *Service) candidates(r Request, comm cid.Cid) []candidate {
 	case r.Peer == s.self:
 		return []candidate{{}}
 	case r.Peer != "":
+		// The owner named the provider: trust does not overrule that, but
+		// certified-only still does.
 		c := candidate{peer: r.Peer}
+		certified := false
 		if comm.Defined() {
 			for _, p := range s.cfg.Index.Providers(comm, r.Skill) {
 				if p.Peer == r.Peer {
-					c.agent, c.tags = p.Agent, p.Skill.Tags
+					c.agent, c.tags, certified = p.Agent, p.Skill.Tags, p.Certified
 					break
 				}
 			}
+		}
+		if r.CertifiedOnly && !certified {
+			return nil
 		}
 		return []candidate{c}
 	}
@@ -255,6 +265,7 @@ func (s *Service) run(ctx context.Context, l *live, r Request, comm cid.Cid) {
 		} else {
 			last = s.runRemote(ctx, l, r, comm, c.peer)
 			last.tags = c.tags
+			s.report(ctx, l, r, comm, last)
 		}
 		if last.status == StatusCompleted || last.status == StatusCanceled {
 			break
@@ -273,11 +284,25 @@ func (s *Service) run(ctx context.Context, l *live, r Request, comm cid.Cid) {
 		last.reason = "every provider refused the task; the last said: " + last.reason
 	}
 	s.finish(l, last)
-	if s.cfg.Done != nil && last.receipt != nil && last.executor != s.self && last.executor != "" &&
-		(last.status == StatusCompleted || last.status == StatusFailed) {
-		s.cfg.Done(Done{Task: l.t.ID, Skill: r.Skill, Community: comm, Status: last.status, Code: last.code,
-			Receipt: last.receipt, Input: r.Input, Output: last.output, Tags: last.tags, Audit: r.Audit})
+}
+
+// report tells Config.Done about an attempt another member ended with a
+// receipt: every such attempt, so a provider that fails before another
+// completes the task is rated too. An attempt the owner canceled is not
+// reported; one cut off by the task's timeout is, with code timeout.
+func (s *Service) report(ctx context.Context, l *live, r Request, comm cid.Cid, o outcome) {
+	if s.cfg.Done == nil || o.receipt == nil || o.executor == s.self || o.executor == "" {
+		return
 	}
+	status, code := o.status, o.code
+	switch {
+	case status == StatusCanceled && errors.Is(ctx.Err(), context.DeadlineExceeded) && s.ctx.Err() == nil:
+		status, code = StatusFailed, agents.CodeTimeout
+	case status != StatusCompleted && status != StatusFailed:
+		return
+	}
+	s.cfg.Done(Done{Task: l.t.ID, Skill: r.Skill, Community: comm, Status: status, Code: code,
+		Receipt: o.receipt, Input: r.Input, Output: o.output, Tags: o.tags, Audit: r.Audit})
 }
 
 func (s *Service) finish(l *live, o outcome) {
@@ -382,6 +407,12 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 		case <-ctx.Done():
 			_ = st.SetWriteDeadline(time.Now().Add(time.Second))
 			_ = task.Write(st, &task.Cancel{ID: req.ID, Reason: "canceled by the requester"})
+			// Give the executor a moment to end the task with its signed
+			// receipt (a timed-out task can be rated that way).
+			select {
+			case <-stopped:
+			case <-time.After(cancelGrace):
+			}
 			_ = st.Reset()
 		}
 	}()
@@ -394,7 +425,7 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 	rd := bufio.NewReader(st)
 	for {
 		// An executor that says nothing for Silence is gone.
-		_ = st.SetReadDeadline(earliest(deadline, time.Now().Add(Silence)))
+		_ = st.SetReadDeadline(earliest(deadline.Add(cancelGrace), time.Now().Add(Silence)))
 		f, err := task.Read(rd, task.MaxFrame)
 		if err != nil {
 			_ = st.Reset()

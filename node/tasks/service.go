@@ -84,6 +84,11 @@ type Config struct {
 	Exit func(origin, skill string) agents.Exit
 	// Registerer gets the service's metrics (nil: not exported).
 	Registerer prometheus.Registerer
+	// Admit, if set, may refuse a remote requester in a community (the
+	// community banned it, or its trust is under the policy's floor): it
+	// returns a rejection code and reason, or "" to go on. It runs on
+	// every request and must be fast.
+	Admit func(community cid.Cid, requester peer.ID) (code, reason string)
 	// Done, if set, is told about every task another member ran for this
 	// node with a receipt (feedback, audits). It runs on the task's
 	// goroutine after the task ended and must not block.
