@@ -31,6 +31,7 @@ import (
 	"github.com/agora-p2p/agora/node/capindex"
 	"github.com/agora-p2p/agora/node/communities"
 	"github.com/agora-p2p/agora/node/events"
+	"github.com/agora-p2p/agora/node/governance"
 	"github.com/agora-p2p/agora/node/mcpserve"
 	"github.com/agora-p2p/agora/node/p2p"
 	"github.com/agora-p2p/agora/node/replicate"
@@ -62,6 +63,8 @@ type Node struct {
 	Tasks      *tasks.Service
 	// Trust is reputation, certification and feedback.
 	Trust *trust.Service
+	// Gov is proposals, votes, tallies and the derived policy.
+	Gov *governance.Service
 	// APIAddr is where the local API listens.
 	APIAddr net.Addr
 
@@ -69,6 +72,7 @@ type Node struct {
 	registry *prometheus.Registry
 	comms    atomic.Pointer[communities.Service] // n.Comms, for early readers
 	trust    atomic.Pointer[trust.Service]       // n.Trust, for gossipsub's score
+	gov      atomic.Pointer[governance.Service]  // n.Gov, for early readers
 	audits   *rate.Limiter                       // the auditor's budget
 	started  time.Time
 	cancel   context.CancelFunc
@@ -131,7 +135,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
 	if n.Comms, err = communities.New(runCtx, communities.Config{
-		Host: n.Host, PubSub: n.PS, DB: n.DB.DB, Key: r.Key, Publisher: n.Hub, Replicator: n.Repl,
+		Host: n.Host, PubSub: n.PS, DB: n.DB.DB, Key: r.Key, Publisher: n.Hub, Replicator: banFilter{n},
 		Adverts: advertSink{n},
 		Logger:  log.With("subsystem", "communities"),
 		Connect: func(ctx context.Context, ai peer.AddrInfo) {
@@ -159,7 +163,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	go func() { defer n.wg.Done(); mcpSrv.Watch(runCtx) }()
 	if n.API, err = api.NewServer(api.ServerConfig{
 		MCP:     mcpSrv.Handler(),
-		Backend: n, Work: workAPI{n}, Trust: trustAPI{n}, Hub: n.Hub, Token: r.Token, Gatherer: reg,
+		Backend: n, Work: workAPI{n}, Trust: trustAPI{n}, Governance: govAPI{n}, Hub: n.Hub, Token: r.Token, Gatherer: reg,
 		MetricsNoAuth: r.Config.API.MetricsNoAuth, Logger: log.With("subsystem", "api"),
 	}); err != nil {
 		return nil, err
@@ -268,6 +272,9 @@ func (n *Node) Close() error {
 	if n.Tasks != nil {
 		n.Tasks.Close()
 	}
+	if n.Gov != nil {
+		n.Gov.Close()
+	}
 	if n.Trust != nil {
 		n.Trust.Close()
 	}
@@ -355,7 +362,7 @@ func (n *Node) Community(_ context.Context, id string) (api.CommunityDetail, err
 
 // CreateCommunity implements api.Backend.
 func (n *Node) CreateCommunity(ctx context.Context, req api.CreateCommunityRequest) (api.CreatedCommunity, error) {
-	return n.Comms.Create(ctx, req.Name, req.Description)
+	return n.Comms.CreateWith(ctx, req.Name, req.Description, req.Policy)
 }
 
 // JoinCommunity implements api.Backend.

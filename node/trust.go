@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -56,6 +57,29 @@ func (n *Node) startTrust() error {
 		Store: n.Store, DB: n.DB.DB, Key: n.Repo.Key, Communities: trustComms{n},
 		Publish:    n.Comms.PublishRecord,
 		Registerer: n.registry, Log: n.log.With("subsystem", "trust"),
+		// Governance comes up after trust; until it does, the genesis rules.
+		Policy: func(c cid.Cid) community.Policy {
+			if g := n.gov.Load(); g != nil {
+				return g.Policy(c).Policy
+			}
+			gen, _ := trustComms{n}.Genesis(c)
+			return gen.Policy
+		},
+		Founders: func(c cid.Cid) []peer.ID {
+			if g := n.gov.Load(); g != nil {
+				return g.Founders(c)
+			}
+			gen, _ := trustComms{n}.Genesis(c)
+			return gen.Founders
+		},
+		Banned: n.banned,
+		Decided: func(c cid.Cid) (map[string]string, map[string]string) {
+			if g := n.gov.Load(); g != nil {
+				st := g.Policy(c).State
+				return st.Certified, st.Decertified
+			}
+			return nil, nil
+		},
 		OnUpdate: func() { n.Hub.Publish("trust.updated", nil) },
 	})
 	if err != nil {
@@ -65,7 +89,7 @@ func (n *Node) startTrust() error {
 	n.trust.Store(ts)
 	n.Index.SetJudge(func(c cid.Cid, p peer.ID, agent string) capindex.Standing {
 		j := ts.Judge(c, p, agent)
-		return capindex.Standing{Trust: j.Level, Certified: j.Certified, Distrusted: j.Distrusted}
+		return capindex.Standing{Trust: j.Level, Certified: j.Certified, Distrusted: j.Distrusted, Banned: j.Banned}
 	})
 	n.audits = rate.NewLimiter(rate.Limit(float64(n.Repo.Config.Trust.AuditBudget)/3600), max(n.Repo.Config.Trust.AuditBudget, 1))
 	return nil
@@ -95,7 +119,7 @@ func (n *Node) taskDone(d tasks.Done) {
 		}
 		n.Trust.File(d.Receipt, score, "")
 	}
-	if cfg.Auditor && !d.Audit && d.Status == tasks.StatusCompleted && slices.Contains(d.Tags, DeterministicTag) &&
+	if cfg.Auditor && cfg.AuditBudget > 0 && !d.Audit && d.Status == tasks.StatusCompleted && slices.Contains(d.Tags, DeterministicTag) &&
 		rand.IntN(1000) < cfg.AuditSample && n.audits.Allow() {
 		n.wg.Add(1)
 		go func() { defer n.wg.Done(); n.audit(d) }()
@@ -144,7 +168,9 @@ func (n *Node) audit(d tasks.Done) {
 // two honest providers' answers compare equal however they format them.
 func canonicalHash(raw json.RawMessage) string {
 	var v any
-	if err := json.Unmarshal(raw, &v); err == nil {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // numbers compare as written: 1 and 1.0 differ, big integers keep every digit
+	if err := dec.Decode(&v); err == nil {
 		if b, err := json.Marshal(v); err == nil {
 			raw = b
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -67,11 +68,14 @@ func (n *Node) startWork(ctx context.Context) error {
 	if err := n.startTrust(); err != nil {
 		return err
 	}
+	if err := n.startGovernance(); err != nil {
+		return err
+	}
 	if n.Tasks, err = tasks.New(tasks.Config{
 		Host: n.Host, Key: n.Repo.Key, DB: n.DB.DB, Local: LocalAgents(n.Agents), Index: n.Index,
 		Member: n.Comms.IsMember, Default: n.communityFor, Events: n.Hub, Exit: n.exitRule, Registerer: n.registry,
-		Done: n.taskDone,
-		Log:  n.log.With("subsystem", "tasks"),
+		Done: n.taskDone, Admit: n.admitRequester,
+		Log: n.log.With("subsystem", "tasks"),
 	}); err != nil {
 		return err
 	}
@@ -170,6 +174,9 @@ type advertSink struct{ n *Node }
 func (a advertSink) ReceiveAdvert(c cid.Cid, rec *record.Record) (bool, error) {
 	if a.n.Index == nil {
 		return false, errors.New("not ready")
+	}
+	if a.n.banned(c, rec.Author) {
+		return false, nil // the community banned the author: not indexed, not relayed
 	}
 	return a.n.Index.Receive(c, rec)
 }
@@ -328,10 +335,17 @@ func (w workAPI) Skills(_ context.Context, community, skill string) ([]api.Skill
 			continue
 		}
 		o := api.SkillOffer{Skill: s.ID, Description: s.Description}
+		s.Providers = slices.DeleteFunc(s.Providers, func(p capindex.Provider) bool { return p.Banned })
+		if len(s.Providers) == 0 {
+			continue
+		}
 		if len(s.Providers) > 0 {
 			o.InputSchema, o.OutputSchema = s.Providers[0].Skill.Input, s.Providers[0].Skill.Output
 		}
 		for _, p := range s.Providers {
+			if p.Banned {
+				continue
+			}
 			o.Providers = append(o.Providers, api.Provider{PeerID: p.Peer.String(), Agent: p.Agent,
 				LatencyMS: p.Stats.LatencyMS, SuccessRate: p.Stats.SuccessRate(), Load: p.Load, Self: p.Peer == self,
 				Trust: p.Trust, Certified: p.Certified})

@@ -170,11 +170,9 @@ func (s *Store) decide(batch []*job, now time.Time) []*item {
 				return
 			}
 		}
-		if rev, ok := it.body.(body.Revocation); ok {
-			if err := s.checkRevocation(rtx(), staged, it, rev); err != nil {
-				it.res.Err = err
-				return
-			}
+		if err := s.checkReferences(rtx, staged, it); err != nil {
+			it.res.Err = err
+			return
 		}
 		if it.rec.Created >= catchUp && !s.limiter.allow(it.rec.Community, it.rec.Author, now) {
 			it.res.Err = fmt.Errorf("%w (author %s)", ErrRateLimited, it.rec.Author)
@@ -183,10 +181,12 @@ func (s *Store) decide(batch []*job, now time.Time) []*item {
 		staged[it.id] = it
 		accepted = append(accepted, it)
 	}
-	for _, revocations := range []bool{false, true} {
+	// Records that refer to others go second, so that a reference and its
+	// target in one batch are stored together.
+	for _, refers := range []bool{false, true} {
 		for _, j := range batch {
 			for _, it := range j.items {
-				if _, ok := it.body.(body.Revocation); ok == revocations {
+				if refersTo(it.body) == refers {
 					consider(it)
 				}
 			}
@@ -276,26 +276,89 @@ func revokedBy(txn *badger.Txn, target cid.Cid) (by cid.Cid, created int64, foun
 	return by, created, true, nil
 }
 
+// refersTo reports whether a body names another record that must be
+// stored first.
+func refersTo(b body.Body) bool {
+	switch b.(type) {
+	case body.Revocation, body.Vote, body.Tally:
+		return true
+	}
+	return false
+}
+
+// checkReferences applies the rules of the records that name another.
+func (s *Store) checkReferences(rtx func() *badger.Txn, staged map[cid.Cid]*item, it *item) error {
+	switch b := it.body.(type) {
+	case body.Revocation:
+		return s.checkRevocation(rtx(), staged, it, b)
+	case body.Vote:
+		p, err := s.proposal(rtx(), staged, it, b.Proposal)
+		if err != nil {
+			return err
+		}
+		if err := b.CheckAgainst(p); err != nil {
+			return err
+		}
+		if it.rec.Created < p.Start || it.rec.Created > p.End {
+			return fmt.Errorf("%w: the vote is dated outside the proposal's voting period", ErrBadReference)
+		}
+	case body.Tally:
+		p, err := s.proposal(rtx(), staged, it, b.Proposal)
+		if err != nil {
+			return err
+		}
+		if it.rec.Created < p.End {
+			return fmt.Errorf("%w: the tally is dated before the proposal's end", ErrBadReference)
+		}
+		if len(b.Counts) != len(p.Choices) {
+			return fmt.Errorf("%w: the tally counts %d choices, the proposal has %d", ErrBadReference, len(b.Counts), len(p.Choices))
+		}
+	}
+	return nil
+}
+
+// lookup finds a referenced record: in this batch or stored.
+func (s *Store) lookup(rtx *badger.Txn, staged map[cid.Cid]*item, id cid.Cid, what string) (*record.Record, error) {
+	if t, ok := staged[id]; ok {
+		return t.rec, nil
+	}
+	k, err := cidBytes(id)
+	if err != nil {
+		return nil, err
+	}
+	st, err := loadStored(rtx, k)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w (%s %s)", ErrUnknownReference, what, id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return st.Record, nil
+}
+
+// proposal finds the proposal a vote or tally names, in its community.
+func (s *Store) proposal(rtx *badger.Txn, staged map[cid.Cid]*item, it *item, id cid.Cid) (body.Proposal, error) {
+	rec, err := s.lookup(rtx, staged, id, "proposal")
+	if err != nil {
+		return body.Proposal{}, err
+	}
+	if rec.Kind != record.KindProposal || rec.Community != it.rec.Community {
+		return body.Proposal{}, fmt.Errorf("%w: %s is not a proposal of this community", ErrBadReference, id)
+	}
+	b, err := body.DecodeRecord(rec)
+	if err != nil {
+		return body.Proposal{}, fmt.Errorf("%w: the proposal %s: %w", ErrStorage, id, err)
+	}
+	return b.(body.Proposal), nil
+}
+
 // checkRevocation applies the rules that need the target: it must be
 // stored (or in this batch), be by the same author in the same community,
 // not be a revocation or a genesis, and not be newer than the revocation.
 func (s *Store) checkRevocation(rtx *badger.Txn, staged map[cid.Cid]*item, it *item, rev body.Revocation) error {
-	var target *record.Record
-	if t, ok := staged[rev.Target]; ok {
-		target = t.rec
-	} else {
-		k, err := cidBytes(rev.Target)
-		if err != nil {
-			return err
-		}
-		st, err := loadStored(rtx, k)
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("%w (revocation target %s)", ErrUnknownReference, rev.Target)
-		}
-		if err != nil {
-			return err
-		}
-		target = st.Record
+	target, err := s.lookup(rtx, staged, rev.Target, "revocation target")
+	if err != nil {
+		return err
 	}
 	switch {
 	case target.Author != it.rec.Author:
@@ -378,6 +441,10 @@ func subjectOf(it *item) string {
 		return b.Target.String()
 	case body.Feedback:
 		return "receipt:" + b.Receipt.CID().String()
+	case body.Vote:
+		return body.ProposalSubject(b.Proposal)
+	case body.Tally:
+		return body.ProposalSubject(b.Proposal)
 	}
 	return ""
 }

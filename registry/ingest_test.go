@@ -84,7 +84,7 @@ func TestIngestRules(t *testing.T) {
 		{name: "malformed CBOR", raw: []byte{0xff, 0x00}, want: record.ErrMalformed, fault: true, reason: "malformed"},
 		{name: "forged signature", raw: forged, want: record.ErrBadSignature, fault: true, reason: "bad-signature"},
 		{name: "unknown kind", raw: unknownKind, want: record.ErrUnknownKind, reason: "unknown-kind"},
-		{name: "kind not supported yet", raw: proposalRaw, want: body.ErrNotSupported, reason: "unsupported-kind"},
+		{name: "proposal without choices", raw: proposalRaw, want: body.ErrInvalid, fault: true, reason: "invalid-body"},
 		{name: "genesis not supported yet", raw: genesisRaw, want: body.ErrNotSupported, reason: "unsupported-kind"},
 		{name: "adverts are never stored", raw: advertRaw, want: ErrEphemeral, fault: true, reason: "ephemeral-kind"},
 		{name: "not a member of the community", raw: foreignRaw, want: ErrNotMember, reason: "not-member"},

@@ -17,17 +17,22 @@ func newCommunityCmd(g *globals) *cobra.Command {
 		Short:   "Create, join, invite to, leave and list communities",
 	}
 	var desc string
+	var policy []string
 	create := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a community with this node as its founder",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			values, err := parsePolicyValues(policy)
+			if err != nil {
+				return err
+			}
 			ctx, c, done, err := g.connect(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
-			res, err := c.CreateCommunity(ctx, api.CreateCommunityRequest{Name: args[0], Description: desc})
+			res, err := c.CreateCommunity(ctx, api.CreateCommunityRequest{Name: args[0], Description: desc, Policy: values})
 			if err != nil {
 				return err
 			}
@@ -42,6 +47,7 @@ func newCommunityCmd(g *globals) *cobra.Command {
 		},
 	}
 	create.Flags().StringVar(&desc, "description", "", "what the community is about")
+	create.Flags().StringArrayVar(&policy, "policy", nil, "a policy value other than the default, as `KEY=VALUE` (repeatable; see agora policy keys)")
 
 	invite := &cobra.Command{
 		Use:   "invite [ID]",

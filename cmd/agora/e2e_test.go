@@ -410,7 +410,8 @@ func TestDemo(t *testing.T) {
 	}
 	for _, want := range []string{"creates the community", "join", "sees 2 peers", "has 3 members", "holds all 26 records",
 		"every node holds the 4 feedback records", "1. alice", "2. bob", "3. carol", "every node now certifies carol's node",
-		"certified=true", "certified=false"} {
+		"certified=true", "certified=false", "alice votes yes", "tally: passed, yes 2000 no 1000",
+		"alice's one attestation certifies carol again"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

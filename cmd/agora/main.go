@@ -55,6 +55,7 @@ func newRoot() *cobra.Command {
 		newAgentsCmd(g), newSkillsCmd(g), newAskCmd(g), newTasksCmd(g), newTaskCmd(g), newCancelCmd(g),
 		newPolicyCmd(g), newMCPCmd(g), newRunCmd(g),
 		newRateCmd(g), newTrustCmd(g), newRepCmd(g), newCertsCmd(g),
+		newProposeCmd(g), newProposalsCmd(g), newVoteCmd(g), newTallyCmd(g),
 	)
 	return root
 }

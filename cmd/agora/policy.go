@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"sort"
@@ -13,11 +14,19 @@ import (
 )
 
 func newPolicyCmd(g *globals) *cobra.Command {
+	var communityID string
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Policies this node enforces",
+		Short: "Show the community policy its votes decided (`policy local`: this node's data-exit policy)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return query(cmd, g, func(c *client.Client, ctx context.Context) (api.PolicyView, error) {
+				return c.Policy(ctx, communityID)
+			}, printGovPolicy)
+		},
 	}
-	cmd.AddCommand(&cobra.Command{
+	cmd.Flags().StringVar(&communityID, "community", "", "community ID (default: the node's only community)")
+	cmd.AddCommand(newPolicyKeysCmd(g), &cobra.Command{
 		Use:   "local",
 		Short: "The data-exit policy: where the subtasks each agent starts may send their input",
 		Args:  cobra.NoArgs,

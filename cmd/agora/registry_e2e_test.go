@@ -17,12 +17,12 @@ import (
 // join it, and waits until every member sees every other.
 func community(t *testing.T, names ...string) (map[string]*daemon, api.CreatedCommunity) {
 	t.Helper()
-	return communityWith(t, nil, names...)
+	return communityWith(t, nil, nil, names...)
 }
 
 // communityWith is community with a hook that may configure each repo
-// before its daemon starts.
-func communityWith(t *testing.T, setup func(name, dir string), names ...string) (map[string]*daemon, api.CreatedCommunity) {
+// before its daemon starts, and more arguments for `community create`.
+func communityWith(t *testing.T, setup func(name, dir string), createArgs []string, names ...string) (map[string]*daemon, api.CreatedCommunity) {
 	t.Helper()
 	base := t.TempDir()
 	ds := map[string]*daemon{}
@@ -35,7 +35,7 @@ func communityWith(t *testing.T, setup func(name, dir string), names ...string) 
 		ds[n] = startDaemon(t, dir)
 	}
 	var created api.CreatedCommunity
-	runJSON(t, &created, "community", "create", "registry-test", "--repo", ds[names[0]].dir)
+	runJSON(t, &created, append([]string{"community", "create", "registry-test", "--repo", ds[names[0]].dir}, createArgs...)...)
 	for _, n := range names[1:] {
 		var j api.Joined
 		runJSON(t, &j, "community", "join", created.Invite, "--repo", ds[n].dir)

@@ -223,7 +223,7 @@ func TestSampledAudit(t *testing.T) {
 			run(t, "config", "set", "trust.auditor", "true", "--repo", dir)
 			run(t, "config", "set", "trust.audit_sample", "1000", "--repo", dir)
 		}
-	}, "a", "b", "c")
+	}, nil, "a", "b", "c")
 	a, b, c := ds["a"], ds["b"], ds["c"]
 	idB, idC := peerID(t, b), peerID(t, c)
 	run(t, "agents", "disable", "builtin", "--repo", c.dir)

@@ -51,7 +51,10 @@ type ServerConfig struct {
 	// Trust serves reputation, certification and feedback (optional: 503
 	// without it).
 	Trust Trust
-	Hub   EventSource
+	// Governance serves proposals, votes, tallies and the policy (optional:
+	// 503 without it).
+	Governance Governance
+	Hub        EventSource
 	// Token is the bearer token (the content of repo/api.token).
 	Token string
 	// Gatherer serves /metrics, e.g. a registry that includes libp2p's.
@@ -76,6 +79,7 @@ type Server struct {
 	backend       Backend
 	work          Work
 	trust         Trust
+	gov           Governance
 	hub           EventSource
 	token         string
 	metricsNoAuth bool
@@ -110,6 +114,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		backend:       cfg.Backend,
 		work:          cfg.Work,
 		trust:         cfg.Trust,
+		gov:           cfg.Governance,
 		hub:           cfg.Hub,
 		token:         cfg.Token,
 		metricsNoAuth: cfg.MetricsNoAuth,
@@ -143,6 +148,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	m.HandleFunc("GET /api/v1/records/{cid}", s.record)
 	s.routeWork(m)
 	s.routeTrust(m)
+	s.routeGovernance(m)
 	if cfg.MCP != nil {
 		m.Handle("/mcp", s.endOnShutdown(cfg.MCP))
 	}

@@ -54,6 +54,9 @@ type CommunityDetail struct {
 type CreateCommunityRequest struct {
 	Name        string `json:"name"`
 	Description string `json:"description,omitempty"`
+	// Policy changes the default policy: dotted key → value, for example
+	// {"certify.min_attestations": 3}. `agora policy keys` lists the keys.
+	Policy map[string]int64 `json:"policy,omitempty"`
 }
 
 // CreatedCommunity answers POST /api/v1/communities.

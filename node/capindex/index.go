@@ -36,6 +36,9 @@ type Standing struct {
 	// Distrusted says the evidence against the provider outweighs its
 	// trust: it is never chosen.
 	Distrusted bool
+	// Banned says the community banned the provider: it is not even
+	// listed.
+	Banned bool
 }
 
 // JudgeFunc gives the standing of peer p's agent in community c. It is

@@ -308,11 +308,25 @@ func (s *Service) validator(id cid.Cid, want record.Kind) pubsub.ValidatorEx {
 
 // Create makes a new community with this node as its founder.
 func (s *Service) Create(ctx context.Context, name, description string) (api.CreatedCommunity, error) {
+	return s.CreateWith(ctx, name, description, nil)
+}
+
+// CreateWith makes a new community with this node as its founder and the
+// default policy changed by policy (dotted key → value, e.g.
+// "vote.grace_s": 30).
+func (s *Service) CreateWith(ctx context.Context, name, description string, policy map[string]int64) (api.CreatedCommunity, error) {
 	g := community.Genesis{
 		Name:        strings.TrimSpace(name),
 		Description: strings.TrimSpace(description),
 		Founders:    []peer.ID{s.h.ID()},
 		Policy:      community.DefaultPolicy(),
+	}
+	for k, v := range policy {
+		p, err := g.Policy.With(k, v)
+		if err != nil {
+			return api.CreatedCommunity{}, &api.Error{Code: http.StatusBadRequest, Message: err.Error()}
+		}
+		g.Policy = p
 	}
 	for _, a := range s.selfAddrs() {
 		g.Bootstrap = append(g.Bootstrap, a.String())

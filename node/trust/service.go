@@ -54,7 +54,17 @@ type Config struct {
 	// Policy, if set, gives a community's current policy (governance);
 	// default the genesis policy.
 	Policy func(c cid.Cid) community.Policy
-	Now    func() time.Time
+	// Founders, if set, gives a community's current founders (governance
+	// may add and remove them); default the genesis founders.
+	Founders func(c cid.Cid) []peer.ID
+	// Banned, if set, reports a peer the community banned: it is never
+	// chosen and its gossip score goes below the graylist threshold.
+	Banned func(c cid.Cid, p peer.ID) bool
+	// Decided, if set, gives the subjects the community certified and
+	// decertified by vote (subject → proposal ID); they override what the
+	// attestations say.
+	Decided func(c cid.Cid) (certified, decertified map[string]string)
+	Now     func() time.Time
 	// Debounce is how long the service waits after a change before it
 	// recomputes, so a burst of records costs one computation. Default
 	// 200 ms.
@@ -89,6 +99,9 @@ const CommunityEpoch = 10 * time.Second
 const (
 	DistrustedScore = -300
 	MaxTrustedScore = 10
+	// BannedScore is below gossipsub's graylist threshold (-1000): a banned
+	// peer's messages are not even looked at.
+	BannedScore = -2000
 )
 
 // Service is safe for concurrent use.
@@ -124,11 +137,17 @@ type state struct {
 	seeds              map[peer.ID]bool
 	founders           map[peer.ID]bool
 	certs              map[string]certify.Decision
+	at                 map[string]atResult // CommunityAt's cache
+}
+
+type atResult struct {
+	gen int // len(ratings) when computed: ratings only grow
+	res reputation.Result
 }
 
 func newState() *state {
 	return &state{ratings: map[cid.Cid]reputation.Rating{}, atts: map[cid.Cid]certify.Attestation{},
-		revoked: map[cid.Cid]bool{}, certs: map[string]certify.Decision{}}
+		revoked: map[cid.Cid]bool{}, certs: map[string]certify.Decision{}, at: map[string]atResult{}}
 }
 
 type metrics struct {
@@ -338,7 +357,9 @@ func (s *Service) each(c cid.Cid, kind record.Kind, fn func(*registry.Stored)) e
 func (s *Service) take(r *registry.Stored) bool {
 	st := s.comms[r.Record.Community]
 	if st == nil {
-		return false // not loaded yet: reload reads it
+		// A community joined since the last load: the loop reloads it
+		// from the registry, this record included.
+		return true
 	}
 	return st.take(r)
 }
@@ -407,6 +428,9 @@ func (s *Service) recompute() {
 		if s.cfg.Policy != nil {
 			in.policy = s.cfg.Policy(id)
 		}
+		if s.cfg.Founders != nil {
+			in.founders = s.cfg.Founders(id)
+		}
 		for _, r := range st.ratings {
 			in.ratings = append(in.ratings, r)
 		}
@@ -435,6 +459,27 @@ func (s *Service) recompute() {
 		for _, d := range certify.All(in.atts, communal.Level, pol, ms) {
 			certs[d.Subject] = d
 		}
+		if s.cfg.Decided != nil {
+			yes, no := s.cfg.Decided(in.id)
+			for subj, by := range yes {
+				d, ok := certs[subj]
+				if !ok {
+					d = certify.Decide(subj, nil, communal.Level, pol, ms)
+				}
+				d.Certified = true
+				d.Reasons = append(d.Reasons, "certified by the community's vote on proposal "+by)
+				certs[subj] = d
+			}
+			for subj, by := range no {
+				d, ok := certs[subj]
+				if !ok {
+					d = certify.Decide(subj, nil, communal.Level, pol, ms)
+				}
+				d.Certified = false
+				d.Reasons = append(d.Reasons, "decertified by the community's vote on proposal "+by)
+				certs[subj] = d
+			}
+		}
 		st := &state{personal: personal, communal: communal, cut: cut, certs: certs,
 			seeds: setOf(in.seeds), founders: setOf(in.founders)}
 		results[in.id] = st
@@ -442,11 +487,14 @@ func (s *Service) recompute() {
 	}
 
 	scores := map[peer.ID]float64{}
-	for _, st := range results {
+	for id, st := range results {
 		for _, e := range st.personal.Entries {
 			sc := MaxTrustedScore * float64(st.personal.Level(e.Peer)) / 1000
 			if Distrusted(e) {
 				sc = DistrustedScore
+			}
+			if s.cfg.Banned != nil && s.cfg.Banned(id, e.Peer) {
+				sc = BannedScore
 			}
 			if cur, ok := scores[e.Peer]; !ok || sc < cur {
 				scores[e.Peer] = sc // the worst standing in any community
@@ -483,14 +531,24 @@ func Distrusted(e reputation.Entry) bool {
 	return e.Distrusted || e.Standing < 0
 }
 
-// AppScore is gossipsub's application-specific score for p: DistrustedScore
-// when p is distrusted in any of the node's communities, otherwise up to
-// MaxTrustedScore by its personal trust level. It reads the last result
-// only.
+// AppScore is gossipsub's application-specific score for p: BannedScore
+// when a community banned p, DistrustedScore when p is distrusted in any
+// of the node's communities, otherwise up to MaxTrustedScore by its
+// personal trust level. It reads the last result only.
 func (s *Service) AppScore(p peer.ID) float64 {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.scores[p]
+	sc, ok := s.scores[p]
+	comms := len(s.comms)
+	s.mu.RUnlock()
+	if !ok && s.cfg.Banned != nil && comms > 0 {
+		// A banned peer nobody rated yet.
+		for _, c := range s.cfg.Communities.Joined() {
+			if s.cfg.Banned(c, p) {
+				return BannedScore
+			}
+		}
+	}
+	return sc
 }
 
 // Judge is what delegation needs to know about a provider.
@@ -498,6 +556,7 @@ type Judge struct {
 	Level      int64 // personal trust level, thousandths of the most trusted peer's
 	Certified  bool  // its node or its agent is certified in the community
 	Distrusted bool
+	Banned     bool
 }
 
 // Judge returns this node's view of provider p's agent in community c.
@@ -512,7 +571,53 @@ func (s *Service) Judge(c cid.Cid, p peer.ID, agent string) Judge {
 	if e, ok := st.personal.Get(p); ok {
 		j.Distrusted = Distrusted(e)
 	}
+	if s.cfg.Banned != nil && s.cfg.Banned(c, p) {
+		j.Distrusted, j.Banned = true, true
+	}
+	if s.cfg.Policy != nil {
+		if min := s.cfg.Policy(c).DelegateMinProviderTrust; min > 0 && j.Level < min {
+			j.Distrusted = true // under the community's floor for providers
+		}
+	}
 	return j
+}
+
+// CommunityAt computes community c's trust vector over the feedback
+// created before at, seeded by seeds, with ages measured at at: what
+// governance weighs votes with. Results are cached while the feedback set
+// is unchanged.
+func (s *Service) CommunityAt(c cid.Cid, at int64, seeds []peer.ID) reputation.Result {
+	key := fmt.Sprintf("%s/%d/%v", c, at, seeds)
+	s.mu.RLock()
+	st := s.comms[c]
+	if st == nil {
+		s.mu.RUnlock()
+		return reputation.Result{}
+	}
+	gen := len(st.ratings)
+	if r, ok := st.at[key]; ok && r.gen == gen {
+		s.mu.RUnlock()
+		return r.res
+	}
+	ratings := make([]reputation.Rating, 0, len(st.ratings))
+	for _, r := range st.ratings {
+		if r.Created < at {
+			ratings = append(ratings, r)
+		}
+	}
+	s.mu.RUnlock()
+	p := s.cfg.Params
+	p.Now, p.Before = at, at
+	res := reputation.Compute(ratings, seeds, p)
+	s.mu.Lock()
+	if st := s.comms[c]; st != nil {
+		if len(st.at) > 256 {
+			clear(st.at)
+		}
+		st.at[key] = atResult{gen: gen, res: res}
+	}
+	s.mu.Unlock()
+	return res
 }
 
 // AgentSubject is the attestation subject ID of an agent: "<peer>/<name>".

@@ -27,10 +27,10 @@ type Body interface {
 }
 
 // Decode reads the body of a record of the given kind and checks it on its
-// own (Validate(0)). It returns an Attestation, a Revocation, an Advert or
-// a Feedback; a known kind
-// whose body is not defined yet fails with ErrNotSupported, an unknown kind
-// with record.ErrUnknownKind.
+// own (Validate(0)). It returns an Attestation, a Revocation, an Advert, a
+// Feedback, a Proposal, a Vote or a Tally; a known kind whose body is not
+// defined yet fails with ErrNotSupported, an unknown kind with
+// record.ErrUnknownKind.
 func Decode(kind record.Kind, raw []byte) (Body, error) {
 	return decode(kind, raw, 0)
 }
@@ -50,6 +50,12 @@ func decode(kind record.Kind, raw []byte, created int64) (Body, error) {
 		b, err = decodeAdvert(raw, created)
 	case record.KindFeedback:
 		b, err = decodeFeedback(raw, created)
+	case record.KindProposal:
+		b, err = decodeProposal(raw, created)
+	case record.KindVote:
+		b, err = decodeVote(raw, created)
+	case record.KindTally:
+		b, err = decodeTally(raw, created)
 	default:
 		return nil, unsupported(kind)
 	}

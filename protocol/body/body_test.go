@@ -347,7 +347,8 @@ func TestDecodeKinds(t *testing.T) {
 	for _, k := range record.Kinds() {
 		_, err := Decode(k, raw)
 		switch k {
-		case record.KindAttestation, record.KindRevocation, record.KindAdvert, record.KindFeedback:
+		case record.KindAttestation, record.KindRevocation, record.KindAdvert, record.KindFeedback,
+			record.KindProposal, record.KindVote, record.KindTally:
 			if !errors.Is(err, ErrInvalid) {
 				t.Errorf("%s with an empty body: %v, want ErrInvalid", k, err)
 			}

@@ -30,6 +30,26 @@ func FuzzDecode(f *testing.F) {
 			f.Add(uint8(i), mustMarshal(f, Feedback{Receipt: rc, Score: 900, Comment: "ok"}))
 			f.Add(uint8(i), mustMarshal(f, feedbackWire{Score: 2000, Receipt: rc.Raw()}))
 		}
+		switch k {
+		case record.KindProposal:
+			for _, a := range actions(f) {
+				p := validProposal(f)
+				p.Action = &a
+				f.Add(uint8(i), mustMarshal(f, p))
+			}
+			p := validProposal(f)
+			p.Action, p.Body, p.Method, p.Choices = nil, "", MethodRanked, []string{"a", "b", "c"}
+			f.Add(uint8(i), mustMarshal(f, p))
+		case record.KindVote:
+			f.Add(uint8(i), mustMarshal(f, validVote(f)))
+			f.Add(uint8(i), mustMarshal(f, Vote{Proposal: recordID(f, "p"), Choices: []uint64{2, 0}, Credits: []uint64{700, 300}}))
+			f.Add(uint8(i), mustMarshal(f, map[string]any{"proposal": recordID(f, "p").Bytes(), "choices": []int{0}, "credits": []int{}}))
+		case record.KindTally:
+			f.Add(uint8(i), mustMarshal(f, validTally(f)))
+			tl := validTally(f)
+			tl.Status, tl.Winner, tl.Late = StatusNoQuorum, -1, nil
+			f.Add(uint8(i), mustMarshal(f, tl))
+		}
 	}
 	f.Fuzz(func(t *testing.T, k uint8, raw []byte) {
 		kind := kinds[int(k)%len(kinds)]

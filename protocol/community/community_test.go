@@ -75,7 +75,7 @@ func TestDefaultPolicy(t *testing.T) {
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	want := Policy{2, 100, 0, 200, 500, 7 * 24 * 3600, 120}
+	want := Policy{2, 100, 0, 200, 500, 7 * 24 * 3600, 120, 0, 0, 0}
 	if p != want {
 		t.Fatalf("DefaultPolicy = %+v, want %+v", p, want)
 	}

@@ -43,7 +43,7 @@
 //     δ = δ_k, for every peer j:
 //     o_i = min(t_i, RaterCap)                  what rater i passes on;
 //     e_j = (1-a)·Σ_i o_i·c_ij                  the trust j earns;
-//     b_j = Σ_i t_i·β_ij                        its blame;
+//     b_j = Σ_i o_i·β_ij                        its blame (capped like praise);
 //     D_j = b_j + (1-a)·Σ_k c_jk·δ_k            its distrust: its blame and
 //     the deficits of the peers it vouches for;
 //     x_j = min(e_j, D_j), or 0 for a seed      the trust distrust cancels;
@@ -54,7 +54,7 @@
 //     restart a·Σt. Then t' is divided by its sum (1 up to rounding). The
 //     iteration stops when Σ_j |t'_j - t_j| < Epsilon or after
 //     MaxIterations steps.
-//  6. Outputs. Trust = t. Blame_j = Σ_i t_i·β_ij of the final t, in
+//  6. Outputs. Trust = t. Blame_j = Σ_i min(t_i,RaterCap)·β_ij of the final t, in
 //     [0,1]; Σ_j Blame_j ≤ 1. Distrust = D and Distrusted = (δ_j > 0) of
 //     the last step: with seeds given, a distrusted peer holds exactly 0
 //     trust (seeds are never distrusted). Standing = Trust - Blame/a. Entries are ranked by Trust

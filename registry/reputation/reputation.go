@@ -379,7 +379,7 @@ func Compute(ratings []Rating, seeds []peer.ID, p Params) Result {
 						wt = math.Exp2(-age / halfLifeMs)
 					}
 					wsum[j] += wt
-					ssum[j] += wt * float64(r.score-500) / 500
+					ssum[j] += float64(wt * float64(r.score-500) / 500)
 					fb[j]++
 				}
 				// touched is in order of first appearance in the
@@ -464,20 +464,20 @@ func Compute(ratings []Rating, seeds []peer.ID, p Params) Result {
 			var in, b float64
 			for k := colStart[j]; k < colStart[j+1]; k++ {
 				if w := inW[k]; w > 0 {
-					in += out[inRow[k]] * w
+					in += float64(out[inRow[k]] * w)
 				} else {
-					b -= t[inRow[k]] * w
+					b -= float64(out[inRow[k]] * w)
 				}
 			}
 			var inherited float64
 			for k := start[j]; k < rowEnd[j]; k++ {
 				if s := vals[k]; s > 0 && deficit[cols[k]] > 0 {
-					inherited += s * deficit[cols[k]]
+					inherited += float64(s * deficit[cols[k]])
 				}
 			}
 			d := b
 			if inherited > 0 {
-				d += (1 - a) * inherited / absSum[j]
+				d += float64((1 - a) * inherited / absSum[j])
 			}
 			earned := (1 - a) * in
 			cut := 0.0
@@ -508,7 +508,7 @@ func Compute(ratings []Rating, seeds []peer.ID, p Params) Result {
 		back := total - kept
 		var sum float64
 		for j := range n {
-			tn[j] += back * seed[j]
+			tn[j] += float64(back * seed[j])
 			sum += tn[j]
 		}
 		var diff float64
@@ -529,7 +529,7 @@ func Compute(ratings []Rating, seeds []peer.ID, p Params) Result {
 			var b float64
 			for k := colStart[j]; k < colStart[j+1]; k++ {
 				if w := inW[k]; w < 0 {
-					b -= t[inRow[k]] * w
+					b -= float64(min(t[inRow[k]], p.RaterCap) * w)
 				}
 			}
 			blame[j] = b
