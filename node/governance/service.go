@@ -17,6 +17,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -118,8 +119,13 @@ type Service struct {
 
 	mu     sync.RWMutex
 	comms  map[cid.Cid]*state
-	late   map[cid.Cid]bool // votes this node saw after their proposal closed
-	closed map[cid.Cid]bool // proposals whose close this node saw
+	late     map[cid.Cid]bool // votes this node saw after their proposal closed
+	closed   map[cid.Cid]bool // proposals whose close this node saw
+	resynced map[string]bool  // proposal/peer/fingerprint already reconciled
+	ctx      context.Context
+
+	computeMu sync.Mutex // one computation at a time, so none overwrites a newer one
+	followed  atomic.Int64 // notifications taken in (tests wait on it)
 }
 
 type state struct {
@@ -182,7 +188,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Resync = func(context.Context, peer.ID, cid.Cid) {}
 	}
 	s := &Service{cfg: cfg, log: cfg.Log, dirty: make(chan struct{}, 1), comms: map[cid.Cid]*state{},
-		late: map[cid.Cid]bool{}, closed: map[cid.Cid]bool{}}
+		late: map[cid.Cid]bool{}, closed: map[cid.Cid]bool{}, resynced: map[string]bool{}}
 	if err := s.loadMarks(); err != nil {
 		return nil, err
 	}
@@ -191,9 +197,9 @@ func New(cfg Config) (*Service, error) {
 		unsubscribe()
 		return nil, err
 	}
+	s.ctx, s.stop = context.WithCancel(context.Background())
 	s.compute(false)
-	ctx, stop := context.WithCancel(context.Background())
-	s.stop = stop
+	ctx := s.ctx
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); defer unsubscribe(); s.follow(ctx, notes) }()
 	go func() { defer s.wg.Done(); s.loop(ctx) }()
@@ -263,6 +269,7 @@ func (s *Service) follow(ctx context.Context, notes <-chan *registry.Stored) {
 			s.mu.Lock()
 			changed := s.take(st, true)
 			s.mu.Unlock()
+			s.followed.Add(1)
 			if changed {
 				s.Changed()
 			}
@@ -433,6 +440,8 @@ func (st *state) take(r *registry.Stored, now time.Time) bool {
 // compute tallies every proposal, derives the policies and, when publish
 // is set, publishes this node's tallies of newly final proposals.
 func (s *Service) compute(publish bool) {
+	s.computeMu.Lock()
+	defer s.computeMu.Unlock()
 	now := s.cfg.Now()
 	ms := now.UnixMilli()
 	type job struct {
@@ -681,11 +690,35 @@ func (s *Service) publishTallies(c cid.Cid, outcomes map[cid.Cid]*Outcome) {
 			cancel()
 		}
 		for _, d := range o.Disagreements {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			s.cfg.Resync(ctx, d.Peer, c)
-			cancel()
+			s.resync(c, id, d)
 		}
 	}
+}
+
+// resync reconciles with a member whose tally of proposal id differs,
+// once per member and fingerprint, in the background: a member that holds
+// votes this node lacks (or lacks some) converges by sync, and a member
+// that publishes a false tally cannot make this node sync again and again.
+func (s *Service) resync(c, id cid.Cid, d Disagreement) {
+	key := id.String() + "/" + d.Peer.String() + "/" + string(d.Fingerprint)
+	s.mu.Lock()
+	if s.resynced[key] {
+		s.mu.Unlock()
+		return
+	}
+	if len(s.resynced) > 4096 {
+		clear(s.resynced)
+	}
+	s.resynced[key] = true
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
+		defer cancel()
+		s.cfg.Resync(ctx, d.Peer, c)
+		s.Changed()
+	}()
 }
 
 // Outcomes lists community c's proposals, newest end first.

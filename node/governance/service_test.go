@@ -74,6 +74,7 @@ type fixture struct {
 	svc     *Service
 	members []member
 	n       int
+	base    int // records stored before the service subscribed
 }
 
 const t0 = 1767225600000 // 2026-01-01
@@ -112,6 +113,7 @@ func (f *fixture) open() {
 		Refresh: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
+	f.base = f.store.Count(f.comm.id)
 	if f.svc, err = New(Config{Store: f.store, DB: db, Self: f.self.id, Communities: f.comm, Trust: f.trust, Now: f.clk.Now,
 		Publish: func(_ context.Context, c cid.Cid, kind record.Kind, b any) (*record.Record, error) {
 			return f.store.Sign(f.self.key, c, kind, b)
@@ -134,6 +136,7 @@ func (f *fixture) close() {
 
 func (f *fixture) settle() {
 	f.t.Helper()
+	f.caughtUp()
 	if err := f.trust.Refresh(); err != nil {
 		f.t.Fatal(err)
 	}
@@ -142,7 +145,25 @@ func (f *fixture) settle() {
 	}
 }
 
-func (f *fixture) at(ms int64) { f.clk.Set(time.UnixMilli(ms)) }
+// at moves the clock, once the service has taken in every record stored
+// so far at the old time (as a running node would have).
+func (f *fixture) at(ms int64) {
+	f.caughtUp()
+	f.clk.Set(time.UnixMilli(ms))
+}
+
+// caughtUp waits until the service's subscription has delivered every
+// record stored since it opened.
+func (f *fixture) caughtUp() {
+	f.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for int(f.svc.followed.Load())+f.base < f.store.Count(f.comm.id) {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("the service took in %d of %d records", int(f.svc.followed.Load())+f.base, f.store.Count(f.comm.id))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
 
 // rate files the founder's feedback on a task m ran.
 func (f *fixture) rate(m member, score int64) {
