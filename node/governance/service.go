@@ -117,14 +117,16 @@ type Service struct {
 
 	dirty chan struct{}
 
-	mu     sync.RWMutex
-	comms  map[cid.Cid]*state
+	mu       sync.RWMutex
+	comms    map[cid.Cid]*state
 	late     map[cid.Cid]bool // votes this node saw after their proposal closed
 	closed   map[cid.Cid]bool // proposals whose close this node saw
 	resynced map[string]bool  // proposal/peer/fingerprint already reconciled
-	ctx      context.Context
+	// unwritten are late marks not yet on disk.
+	unwritten []cid.Cid
+	ctx       context.Context
 
-	computeMu sync.Mutex // one computation at a time, so none overwrites a newer one
+	computeMu sync.Mutex   // one computation at a time, so none overwrites a newer one
 	followed  atomic.Int64 // notifications taken in (tests wait on it)
 }
 
@@ -268,7 +270,12 @@ func (s *Service) follow(ctx context.Context, notes <-chan *registry.Stored) {
 			}
 			s.mu.Lock()
 			changed := s.take(st, true)
+			late := s.unwritten
+			s.unwritten = nil
 			s.mu.Unlock()
+			for _, c := range late {
+				s.mark(lateKey, c, s.cfg.Now())
+			}
 			s.followed.Add(1)
 			if changed {
 				s.Changed()
@@ -396,9 +403,10 @@ func (s *Service) take(r *registry.Stored, live bool) bool {
 			v := b.(body.Vote)
 			if s.closed[v.Proposal] {
 				// This node saw the vote close without this vote: it is
-				// late here, whatever it says its time is.
+				// late here, whatever it says its time is. (Written to
+				// disk by follow, outside the lock.)
 				s.late[r.CID()] = true
-				s.mark(lateKey, r.CID(), now)
+				s.unwritten = append(s.unwritten, r.CID())
 			}
 		}
 	}
@@ -486,9 +494,6 @@ func (s *Service) compute(publish bool) {
 		late[k] = true
 	}
 	s.mu.Unlock()
-	for _, id := range toClose {
-		s.mark(closedKey, id, now)
-	}
 
 	for _, j := range jobs {
 		outcomes, pol := s.evaluate(j.c, j.genesis, j.props, j.votes, j.tallies, late, ms)
@@ -504,6 +509,10 @@ func (s *Service) compute(publish bool) {
 		if publish {
 			s.publishTallies(j.c, outcomes)
 		}
+	}
+	// Persisted last: a disk flush must not delay the tallies.
+	for _, id := range toClose {
+		s.mark(closedKey, id, now)
 	}
 }
 
