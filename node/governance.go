@@ -120,6 +120,9 @@ func (g govAPI) Propose(ctx context.Context, req api.ProposeRequest) (api.Propos
 	if err := p.Validate(now.UnixMilli()); err != nil {
 		return api.Proposed{}, badRequest("%v", err)
 	}
+	if why := governance.BelowPolicy(p, pol); why != "" {
+		return api.Proposed{}, badRequest("the proposal would never count: %s.", why)
+	}
 	if min := pol.ProposeMinTrust; min > 0 {
 		res, _, _ := g.n.Trust.Reputation(c, "community")
 		if res.Level(g.n.Host.ID()) < min && !slices.Contains(g.n.Gov.Founders(c), g.n.Host.ID()) {

@@ -103,10 +103,10 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) (err error) {
 	alice, bob, carol := nodes[0], nodes[1], nodes[2]
 
 	say("\n2. alice creates the community \"garden-club\"; she is its founder, and its genesis record is signed by her key.")
-	// A two-second grace after each vote keeps the demo short; a real
-	// community keeps the default (two minutes).
+	// Votes of a few seconds and a two-second grace keep the demo short; a
+	// real community keeps the defaults (a week, two minutes).
 	created, err := alice.c.CreateCommunity(ctx, api.CreateCommunityRequest{Name: "garden-club", Description: "Agents that help with the allotment",
-		Policy: map[string]int64{"vote.grace_s": 2}})
+		Policy: map[string]int64{"vote.grace_s": 2, "vote.duration_s": 5}})
 	if err != nil {
 		return fmt.Errorf("alice cannot create the community: %w", err)
 	}

@@ -15,8 +15,8 @@ import (
 // proposal changes certification everywhere.
 func TestGovernanceAcrossProcesses(t *testing.T) {
 	t.Parallel()
-	// A one-second grace so the votes close quickly.
-	ds, _ := communityWith(t, nil, []string{"--policy", "vote.grace_s=1"}, "a", "b", "c", "d", "e")
+	// Votes as short as 5 s and a one-second grace, so they close quickly.
+	ds, _ := communityWith(t, nil, []string{"--policy", "vote.grace_s=1", "--policy", "vote.duration_s=5"}, "a", "b", "c", "d", "e")
 	a, b, c, d, e := ds["a"], ds["b"], ds["c"], ds["d"], ds["e"]
 	all := []*daemon{a, b, c, d, e}
 	ids := map[*daemon]string{}
@@ -42,6 +42,11 @@ func TestGovernanceAcrossProcesses(t *testing.T) {
 	// d goes offline for the whole vote.
 	d.stop(t)
 
+	// A snap vote asking for less than the policy is refused outright.
+	if _, stderr, code := run(t, "propose", "--title", "Ban e", "--choices", "yes,no", "--duration", "6s", "--quorum", "0",
+		"--action", "ban "+ids[e], "--repo", a.dir); code == 0 {
+		t.Fatalf("a proposal with quorum 0 was accepted: %s", stderr)
+	}
 	var prop api.Proposed
 	runJSON(t, &prop, "propose", "--title", "Ban e", "--choices", "yes,no", "--duration", "6s",
 		"--action", "ban "+ids[e], "--repo", a.dir)

@@ -83,6 +83,15 @@ type Index struct {
 	judge   atomic.Pointer[JudgeFunc]
 }
 
+// Standing returns peer p's standing in community c (zero without a
+// judge).
+func (x *Index) Standing(c cid.Cid, p peer.ID, agent string) Standing {
+	if j := x.judge.Load(); j != nil {
+		return (*j)(c, p, agent)
+	}
+	return Standing{}
+}
+
 // SetJudge sets the function that gives providers their standing.
 func (x *Index) SetJudge(j JudgeFunc) { x.judge.Store(&j) }
 

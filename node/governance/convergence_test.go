@@ -101,6 +101,7 @@ func newGossipNet(tb testing.TB, n int) *gossipNet {
 	h, _ := mh.Sum([]byte("convergence"), mh.SHA2_256, -1)
 	pol := community.DefaultPolicy()
 	pol.VoteGraceSeconds = graceSeconds
+	pol.VoteDurationSeconds = int64(body.MinVotingPeriod / time.Second)
 	gn := &gossipNet{tb: tb, mn: mocknet.New(), pings: make(chan ping, 4096),
 		comm: comms{id: cid.NewCidV1(cid.DagCBOR, h),
 			genesis: community.Genesis{Name: "convergence", Founders: []peer.ID{members[0].id}, Policy: pol}}}
@@ -401,7 +402,7 @@ type round struct {
 func (gn *gossipNet) propose(ctx context.Context, lead time.Duration, value int64) (round, error) {
 	start := time.Now().Add(lead).UnixMilli()
 	p := body.Proposal{Title: "Longer votes", Choices: []string{"yes", "no"}, Method: body.MethodSingle, Weighting: body.WeightMember,
-		Quorum: 100, Threshold: 500, Start: start, End: start + body.MinVotingPeriod.Milliseconds(),
+		Quorum: 200, Threshold: 500, Start: start, End: start + body.MinVotingPeriod.Milliseconds(),
 		Action: &body.Action{Type: body.ActionSetPolicy, Key: "vote.duration_s", Value: value}}
 	published := time.Now()
 	rec, err := gn.nodes[0].publish(ctx, gn.comm.id, record.KindProposal, p)

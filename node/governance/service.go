@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -458,7 +459,6 @@ func (s *Service) compute(publish bool) {
 		props   []*proposal
 		votes   map[cid.Cid][]ballot
 		tallies map[cid.Cid]map[peer.ID]tallyRec
-		old     community.Policy
 	}
 	var jobs []job
 	var toClose []cid.Cid
@@ -468,7 +468,7 @@ func (s *Service) compute(publish bool) {
 		if !ok {
 			continue
 		}
-		j := job{c: c, genesis: g, votes: map[cid.Cid][]ballot{}, tallies: map[cid.Cid]map[peer.ID]tallyRec{}, old: st.policy.Policy}
+		j := job{c: c, genesis: g, votes: map[cid.Cid][]ballot{}, tallies: map[cid.Cid]map[peer.ID]tallyRec{}}
 		grace := st.policy.Policy.VoteGraceSeconds * 1000
 		if st.policy.Computed.IsZero() {
 			grace = g.Policy.VoteGraceSeconds * 1000
@@ -493,17 +493,23 @@ func (s *Service) compute(publish bool) {
 	for k := range s.late {
 		late[k] = true
 	}
+	closed := make(map[cid.Cid]bool, len(s.closed))
+	for k := range s.closed {
+		closed[k] = true
+	}
 	s.mu.Unlock()
 
 	for _, j := range jobs {
-		outcomes, pol := s.evaluate(j.c, j.genesis, j.props, j.votes, j.tallies, late, ms)
+		outcomes, pol := s.evaluate(j.c, j.genesis, j.props, j.votes, j.tallies, late, closed, ms)
 		pol.Computed = now
 		s.mu.Lock()
+		var old Policy
 		if st := s.comms[j.c]; st != nil {
+			old = st.policy
 			st.outcomes, st.policy = outcomes, pol
 		}
 		s.mu.Unlock()
-		if pol.Policy != j.old && s.cfg.OnPolicy != nil {
+		if s.cfg.OnPolicy != nil && (pol.Policy != old.Policy || !reflect.DeepEqual(pol.State, old.State)) {
 			s.cfg.OnPolicy(j.c)
 		}
 		if publish {
@@ -528,7 +534,7 @@ func maps[K comparable, V any](m map[K]V) map[K]V {
 // that makes it well defined: proposals by end (then ID), each tallied with
 // the policy derived from the proposals that were final before it started.
 func (s *Service) evaluate(c cid.Cid, g community.Genesis, props []*proposal, votes map[cid.Cid][]ballot,
-	tallies map[cid.Cid]map[peer.ID]tallyRec, late map[cid.Cid]bool, now int64) (map[cid.Cid]*Outcome, Policy) {
+	tallies map[cid.Cid]map[peer.ID]tallyRec, late, closed map[cid.Cid]bool, now int64) (map[cid.Cid]*Outcome, Policy) {
 	sort.Slice(props, func(i, k int) bool {
 		if props[i].b.End != props[k].b.End {
 			return props[i].b.End < props[k].b.End
@@ -568,6 +574,13 @@ func (s *Service) evaluate(c cid.Cid, g community.Genesis, props []*proposal, vo
 			outcomes[p.id] = o
 			continue
 		}
+		// The policy in force at the start is a floor: a proposal cannot
+		// pass with less quorum, threshold or time than the community asks.
+		if why := BelowPolicy(p.b, pol); why != "" {
+			o.Status, o.Reason = StatusInvalid, why
+			outcomes[p.id] = o
+			continue
+		}
 		var w map[peer.ID]uint64
 		if p.b.Weighting == body.WeightTrust {
 			tr := map[peer.ID]float64{}
@@ -582,6 +595,10 @@ func (s *Service) evaluate(c cid.Cid, g community.Genesis, props []*proposal, vo
 			}
 			w = gov.MemberWeights(lv, pol.VoteMemberFloor)
 		}
+		// Banned peers do not vote.
+		for who := range state.Banned {
+			delete(w, who)
+		}
 		exclude := map[string]bool{}
 		for _, b := range votes[p.id] {
 			if late[b.id] {
@@ -589,11 +606,13 @@ func (s *Service) evaluate(c cid.Cid, g community.Genesis, props []*proposal, vo
 			}
 		}
 		// A node that did not see the close itself adopts the late votes
-		// the founders' tallies name.
-		for a, t := range tallies[p.id] {
-			if slices.Contains(founders, a) {
-				for _, l := range t.t.Late {
-					exclude[l.String()] = true
+		// the founders' tallies name; one that did trusts its own eyes.
+		if !closed[p.id] {
+			for a, t := range tallies[p.id] {
+				if slices.Contains(founders, a) {
+					for _, l := range t.t.Late {
+						exclude[l.String()] = true
+					}
 				}
 			}
 		}
@@ -824,4 +843,18 @@ func (s *Service) BannedAnywhere(p peer.ID) bool {
 // Founders returns community c's founders as governance derived them.
 func (s *Service) Founders(c cid.Cid) []peer.ID {
 	return s.Policy(c).State.Founders
+}
+
+// BelowPolicy says why a proposal asks for less than the policy in force
+// at its start ("" when it does not).
+func BelowPolicy(p body.Proposal, pol community.Policy) string {
+	switch {
+	case p.Quorum < pol.VoteQuorum:
+		return fmt.Sprintf("its quorum %d is under the community's vote.quorum=%d", p.Quorum, pol.VoteQuorum)
+	case p.Threshold < pol.VoteThreshold:
+		return fmt.Sprintf("its threshold %d is under the community's vote.threshold=%d", p.Threshold, pol.VoteThreshold)
+	case p.End-p.Start < pol.VoteDurationSeconds*1000:
+		return fmt.Sprintf("its voting period of %d s is under the community's vote.duration_s=%d", (p.End-p.Start)/1000, pol.VoteDurationSeconds)
+	}
+	return ""
 }

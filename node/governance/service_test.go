@@ -85,6 +85,7 @@ func newFixture(t *testing.T, members int) *fixture {
 	h, _ := mh.Sum([]byte("gov"), mh.SHA2_256, -1)
 	pol := community.DefaultPolicy()
 	pol.VoteGraceSeconds = 10
+	pol.VoteDurationSeconds = 60
 	f.comm = comms{id: cid.NewCidV1(cid.DagCBOR, h), genesis: community.Genesis{Name: "gov", Founders: []peer.ID{f.self.id}, Policy: pol}}
 	for range members {
 		f.members = append(f.members, newMember(t))
@@ -289,7 +290,7 @@ func TestVoteReplacementAndLateVotes(t *testing.T) {
 	f := newFixture(t, 3)
 	f.at(t0 + 1000)
 	p := body.Proposal{Title: "Colour", Choices: []string{"red", "blue"}, Method: body.MethodSingle, Weighting: body.WeightMember,
-		Quorum: 0, Threshold: 500, Start: t0 + 1000, End: t0 + 61_000}
+		Quorum: 200, Threshold: 500, Start: t0 + 1000, End: t0 + 61_000}
 	pid := f.propose(p)
 	a, b, c := f.members[0], f.members[1], f.members[2]
 	f.at(t0 + 2000)
@@ -347,7 +348,7 @@ func TestCatchUpAdoptsFounderLateList(t *testing.T) {
 	f := newFixture(t, 2)
 	f.at(t0 + 1000)
 	p := body.Proposal{Title: "Colour", Choices: []string{"red", "blue"}, Method: body.MethodSingle, Weighting: body.WeightMember,
-		Threshold: 500, Start: t0 + 1000, End: t0 + 61_000}
+		Quorum: 200, Threshold: 500, Start: t0 + 1000, End: t0 + 61_000}
 	pid := f.propose(p)
 	f.at(t0 + 2000)
 	f.vote(f.members[0], pid, 0)
@@ -407,7 +408,7 @@ func TestSetPolicyAndProposerFloor(t *testing.T) {
 	f := newFixture(t, 2)
 	f.at(t0 + 1000)
 	p := body.Proposal{Title: "Fewer audits", Choices: []string{"yes", "no"}, Method: body.MethodSingle, Weighting: body.WeightTrust,
-		Threshold: 500, Start: t0 + 1000, End: t0 + 61_000,
+		Quorum: 200, Threshold: 500, Start: t0 + 1000, End: t0 + 61_000,
 		Action: &body.Action{Type: body.ActionSetPolicy, Key: "propose.min_trust", Value: 900}}
 	pid := f.propose(p)
 	f.at(t0 + 2000)

@@ -172,7 +172,7 @@ func (s *Service) candidates(r Request, comm cid.Cid) []candidate {
 		return []candidate{{}}
 	case r.Peer != "":
 		// The owner named the provider: trust does not overrule that, but
-		// certified-only still does.
+		// certified-only and a ban still do.
 		c := candidate{peer: r.Peer}
 		certified := false
 		if comm.Defined() {
@@ -185,6 +185,9 @@ func (s *Service) candidates(r Request, comm cid.Cid) []candidate {
 		}
 		if r.CertifiedOnly && !certified {
 			return nil
+		}
+		if comm.Defined() && s.cfg.Index.Standing(comm, r.Peer, c.agent).Banned {
+			return nil // the community banned it: not even by name
 		}
 		return []candidate{c}
 	}

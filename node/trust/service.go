@@ -526,9 +526,10 @@ func setOf(ps []peer.ID) map[peer.ID]bool {
 // Distrusted reports whether the evidence against a peer outweighs its
 // trust: the distrust that flows to it (its own blame, and that of the
 // peers it vouches for) exceeds what it earned, or its standing (trust
-// minus damped blame) is negative. See registry/reputation.
+// minus damped blame) is negative. Seeds (the node itself, the founders,
+// the owner's trusted peers) never are. See registry/reputation.
 func Distrusted(e reputation.Entry) bool {
-	return e.Distrusted || e.Standing < 0
+	return !e.Seed && (e.Distrusted || e.Standing < 0)
 }
 
 // AppScore is gossipsub's application-specific score for p: BannedScore

@@ -98,15 +98,15 @@ var policyKeys = []policyKey{
 		func(p *Policy) *int64 { return &p.DelegateMinTrust }},
 	{PolicyKey{"propose.min_trust", "propose_min_trust", "Community trust level a member needs to make a proposal, in thousandths of the most trusted peer's; 0 for anyone.", 0, 1000},
 		func(p *Policy) *int64 { return &p.ProposeMinTrust }},
-	{PolicyKey{"vote.duration_s", "vote_duration_s", "Default voting period of a proposal, in seconds.", 60, 365 * 24 * 60 * 60},
+	{PolicyKey{"vote.duration_s", "vote_duration_s", "Default and shortest voting period of a proposal, in seconds.", 5, 365 * 24 * 60 * 60},
 		func(p *Policy) *int64 { return &p.VoteDurationSeconds }},
 	{PolicyKey{"vote.grace_s", "vote_grace_s", "How long after a proposal's end a late-arriving vote still counts, in seconds.", 0, 24 * 60 * 60},
 		func(p *Policy) *int64 { return &p.VoteGraceSeconds }},
 	{PolicyKey{"vote.member_floor", "vote_member_floor", "Under member weighting, the community trust level at a proposal's start, in thousandths, a voter must be above to count; 0 for any positive trust.", 0, 1000},
 		func(p *Policy) *int64 { return &p.VoteMemberFloor }},
-	{PolicyKey{"vote.quorum", "vote_quorum", "Share of the total eligible weight that must vote for a result to count, in thousandths.", 0, 1000},
+	{PolicyKey{"vote.quorum", "vote_quorum", "Share of the total eligible weight that must vote for a result to count, in thousandths; a proposal may ask for more, not less.", 0, 1000},
 		func(p *Policy) *int64 { return &p.VoteQuorum }},
-	{PolicyKey{"vote.threshold", "vote_threshold", "Share of the cast weight a choice needs to pass, in thousandths.", 1, 1000},
+	{PolicyKey{"vote.threshold", "vote_threshold", "Share of the cast weight a choice needs to pass, in thousandths; a proposal may ask for more, not less.", 1, 1000},
 		func(p *Policy) *int64 { return &p.VoteThreshold }},
 }
 

@@ -104,6 +104,9 @@ type Entry struct {
 	// Rank providers by Standing; below 0, the community's trusted raters
 	// speak more against the peer than for it.
 	Standing float64
+	// Seed says the peer is one of the seeds: pre-trusted, never
+	// Distrusted (whatever its Standing).
+	Seed bool
 }
 
 // Result is a computed trust vector. It is read-only after Compute and safe
@@ -376,7 +379,7 @@ func Compute(ratings []Rating, seeds []peer.ID, p Params) Result {
 					wt := 1.0
 					if p.HalfLife > 0 && r.created < now {
 						age := float64(now) - float64(r.created) // cannot overflow
-						wt = math.Exp2(-age / halfLifeMs)
+						wt = decay(age, halfLifeMs)
 					}
 					wsum[j] += wt
 					ssum[j] += float64(wt * float64(r.score-500) / 500)
@@ -479,7 +482,7 @@ func Compute(ratings []Rating, seeds []peer.ID, p Params) Result {
 			if inherited > 0 {
 				d += float64((1 - a) * inherited / absSum[j])
 			}
-			earned := (1 - a) * in
+			earned := float64((1 - a) * in) // rounded: never fused with the subtraction below
 			cut := 0.0
 			if seed[j] == 0 || len(seedIdx) == 0 {
 				cut = min(earned, d)
@@ -549,6 +552,7 @@ func Compute(ratings []Rating, seeds []peer.ID, p Params) Result {
 	res.Entries = make([]Entry, n)
 	res.byPeer = make([]int32, n)
 	for r, j := range rank {
+		isSeed := len(seedIdx) > 0 && seed[j] > 0
 		res.Entries[r] = Entry{
 			Peer:       peers[j],
 			Trust:      t[j],
@@ -556,8 +560,9 @@ func Compute(ratings []Rating, seeds []peer.ID, p Params) Result {
 			Feedback:   feedback[0][j],
 			Blame:      min(max(blame[j], 0), 1),
 			Distrust:   dist[j],
-			Distrusted: deficit[j] > 0,
+			Distrusted: deficit[j] > 0 && !isSeed,
 			Standing:   t[j] - min(max(blame[j], 0), 1)/a,
+			Seed:       isSeed,
 		}
 		res.byPeer[j] = int32(r)
 	}
@@ -574,4 +579,39 @@ func parallel(workers int, f func(w int)) {
 	}
 	f(workers - 1)
 	wg.Wait()
+}
+
+// decay is 2^(-age/halfLife), computed alike on every architecture: the age
+// is counted in 64ths of a half-life (rounded down, so at most about 1% of
+// a rating's weight is lost to the step) and the fraction is looked up in a
+// table of constants, scaled by an exact power of two. math.Exp2 is
+// assembly on some architectures (arm64 fuses multiply-adds in it), and
+// every node must compute the same bits.
+func decay(age, halfLife float64) float64 {
+	steps := age / halfLife * 64
+	if !(steps < 64*1100) { // beyond 2^-1100 every float64 is 0
+		return 0
+	}
+	k := int64(steps)
+	return math.Ldexp(decayTable[k%64], -int(k/64))
+}
+
+// decayTable[i] is 2^(-i/64).
+var decayTable = [64]float64{
+	1.0, 0.9892280131939755, 0.9785720620877001, 0.9680308967461472,
+	0.9576032806985737, 0.9472879907934828, 0.93708381705515, 0.9269895625416927,
+	0.9170040432046712, 0.9071260877501994, 0.8973545375015536, 0.8876882462632606,
+	0.8781260801866497, 0.8686669176368531, 0.859309649061239, 0.8500531768592617,
+	0.8408964152537145, 0.8318382901633682, 0.8228777390769825, 0.8140137109286739,
+	0.8052451659746271, 0.7965710756711335, 0.7879904225539432, 0.7795022001189185,
+	0.7711054127039704, 0.7627990753722692, 0.7545822137967114, 0.7464538641456324,
+	0.7384130729697497, 0.7304588970903235, 0.7225904034885233, 0.714806669195985,
+	0.7071067811865476, 0.6994898362691556, 0.691954940981916, 0.6845012114872953,
+	0.6771277734684463, 0.6698337620266515, 0.6626183215798707, 0.6554806057623822,
+	0.6484197773255048, 0.6414350080393891, 0.6345254785958666, 0.6276903785123455,
+	0.620928906036742, 0.614240268053435, 0.6076236799902345, 0.6010783657263515,
+	0.5946035575013605, 0.5881984958251406, 0.5818624293887887, 0.5755946149764913,
+	0.5693943173783458, 0.5632608093041209, 0.5571933712979462, 0.5511912916539204,
+	0.5452538663326288, 0.5393803988785599, 0.5335702003384118, 0.5278225891802786,
+	0.5221368912137069, 0.5165124395106142, 0.5109485743270583, 0.5054446430258502,
 }
