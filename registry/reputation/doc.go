@@ -23,8 +23,10 @@
 //     cut (self-ratings excluded). Feedback_j is the number of counted
 //     ratings of j.
 //  2. Evidence per pair. Scores are clamped to 0..1000. A rating's value is
-//     v = (score-500)/500 in [-1, 1] and its weight w = 2^(-age/HalfLife),
-//     age = max(0, Now-Created); w = 1 when HalfLife < 0. Now defaults to
+//     v = (score-500)/500 in [-1, 1] and its weight
+//     w = 2^(-floor(64·age/HalfLife)/64), age = max(0, Now-Created), taken
+//     from a table of constants so every architecture gets the same bits;
+//     w = 1 when HalfLife < 0. Now defaults to
 //     the newest Created among the counted ratings. For rater i and ratee j
 //     with W_ij = Σ w and S_ij = Σ w·v over their counted ratings,
 //     s_ij = S_ij · min(1, PairCap/W_ij): the weighted mean opinion times a

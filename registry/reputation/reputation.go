@@ -582,8 +582,8 @@ func parallel(workers int, f func(w int)) {
 }
 
 // decay is 2^(-age/halfLife), computed alike on every architecture: the age
-// is counted in 64ths of a half-life (rounded down, so at most about 1% of
-// a rating's weight is lost to the step) and the fraction is looked up in a
+// is counted in 64ths of a half-life (rounded down, so a weight is at most
+// about 1.1% above the exact curve) and the fraction is looked up in a
 // table of constants, scaled by an exact power of two. math.Exp2 is
 // assembly on some architectures (arm64 fuses multiply-adds in it), and
 // every node must compute the same bits.
