@@ -38,6 +38,7 @@ import (
 	"github.com/agora-p2p/agora/node/repo"
 	"github.com/agora-p2p/agora/node/tasks"
 	"github.com/agora-p2p/agora/node/trust"
+	"github.com/agora-p2p/agora/node/ui"
 	"github.com/agora-p2p/agora/registry"
 )
 
@@ -161,7 +162,13 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	mcpSrv := mcpserve.New(mcpSource{n}, mcpserve.Options{Version: Version, Logger: log.With("subsystem", "mcp")})
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); mcpSrv.Watch(runCtx) }()
+	dash, err := ui.New(ui.Config{Backend: n, Work: workAPI{n}, Trust: trustAPI{n}, Gov: govAPI{n}, Hub: n.Hub,
+		Version: Version, Log: log.With("subsystem", "ui")})
+	if err != nil {
+		return nil, err
+	}
 	if n.API, err = api.NewServer(api.ServerConfig{
+		UI: dash,
 		MCP:     mcpSrv.Handler(),
 		Backend: n, Work: workAPI{n}, Trust: trustAPI{n}, Governance: govAPI{n}, Hub: n.Hub, Token: r.Token, Gatherer: reg,
 		MetricsNoAuth: r.Config.API.MetricsNoAuth, Logger: log.With("subsystem", "api"),

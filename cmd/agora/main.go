@@ -54,7 +54,7 @@ func newRoot() *cobra.Command {
 		newAttestCmd(g), newRevokeCmd(g), newRecordsCmd(g), newRecordCmd(g),
 		newAgentsCmd(g), newSkillsCmd(g), newAskCmd(g), newTasksCmd(g), newTaskCmd(g), newCancelCmd(g),
 		newPolicyCmd(g), newMCPCmd(g), newRunCmd(g),
-		newRateCmd(g), newTrustCmd(g), newRepCmd(g), newCertsCmd(g),
+		newRateCmd(g), newTrustCmd(g), newRepCmd(g), newCertsCmd(g), newUICmd(g),
 		newProposeCmd(g), newProposalsCmd(g), newVoteCmd(g), newTallyCmd(g),
 	)
 	return root

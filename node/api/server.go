@@ -54,6 +54,8 @@ type ServerConfig struct {
 	// Governance serves proposals, votes, tallies and the policy (optional:
 	// 503 without it).
 	Governance Governance
+	// UI, if set, is the dashboard, served on the same address.
+	UI UI
 	Hub        EventSource
 	// Token is the bearer token (the content of repo/api.token).
 	Token string
@@ -159,6 +161,9 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.public = map[string]bool{"GET /healthz": true}
 	if s.metricsNoAuth {
 		s.public["GET /metrics"] = true
+	}
+	if cfg.UI != nil {
+		s.routeUI(m, cfg.UI)
 	}
 	if cfg.Mount != nil {
 		if err := mount(cfg.Mount, m); err != nil {
