@@ -168,7 +168,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		return nil, err
 	}
 	if n.API, err = api.NewServer(api.ServerConfig{
-		UI: dash,
+		UI:      dash,
 		MCP:     mcpSrv.Handler(),
 		Backend: n, Work: workAPI{n}, Trust: trustAPI{n}, Governance: govAPI{n}, Hub: n.Hub, Token: r.Token, Gatherer: reg,
 		MetricsNoAuth: r.Config.API.MetricsNoAuth, Logger: log.With("subsystem", "api"),

@@ -55,8 +55,8 @@ type ServerConfig struct {
 	// 503 without it).
 	Governance Governance
 	// UI, if set, is the dashboard, served on the same address.
-	UI UI
-	Hub        EventSource
+	UI  UI
+	Hub EventSource
 	// Token is the bearer token (the content of repo/api.token).
 	Token string
 	// Gatherer serves /metrics, e.g. a registry that includes libp2p's.
