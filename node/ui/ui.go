@@ -15,6 +15,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
+	"errors"
 	"encoding/base64"
 	"fmt"
 	"html/template"
@@ -22,6 +23,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -89,8 +91,59 @@ func New(cfg Config) (*Server, error) {
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /ui/login", s.login)
 	s.mux.HandleFunc("POST /ui/logout", s.withSession(s.logout))
-	s.mux.HandleFunc("GET /{$}", s.withSession(s.overview))
+	for _, r := range routes {
+		s.mux.HandleFunc(r.pattern, s.withSession(func(w http.ResponseWriter, req *http.Request, sess *session) { r.handle(s, w, req, sess) }))
+	}
 	return s, nil
+}
+
+// route is one dashboard route; page files register theirs in init with
+// addRoute, and their navigation entry with addNav.
+type route struct {
+	pattern string
+	handle  func(s *Server, w http.ResponseWriter, r *http.Request, sess *session)
+}
+
+var routes []route
+
+func addRoute(pattern string, h func(s *Server, w http.ResponseWriter, r *http.Request, sess *session)) {
+	routes = append(routes, route{pattern, h})
+}
+
+// navEntry is one link of the page header, in Order.
+type navEntry struct {
+	Order int
+	Key   string // page.Nav of the pages it marks current
+	Label string
+	Href  string
+}
+
+var navEntries []navEntry
+
+// styles are the page files' own style sheets under /static/, linked from
+// every page (addStyle in init).
+var styles []string
+
+func addStyle(file string) { styles = append(styles, file); slices.Sort(styles) }
+
+// apiMessage is the sentence an API error carries, for showing at a form
+// field; other errors get a generic sentence (and the log the detail).
+func (s *Server) apiMessage(err error) string {
+	if e, ok := errors.AsType[*api.Error](err); ok && e.Message != "" {
+		return e.Message
+	}
+	s.log.Warn("dashboard action failed", "err", err)
+	return "The node could not do that; its log says why."
+}
+
+func addNav(order int, key, label, href string) {
+	navEntries = append(navEntries, navEntry{order, key, label, href})
+	slices.SortFunc(navEntries, func(a, b navEntry) int { return a.Order - b.Order })
+}
+
+func init() {
+	addNav(0, "overview", "Overview", "/")
+	addRoute("GET /{$}", (*Server).overview)
 }
 
 // Patterns implements api.UI: the routes the API server hands to the
@@ -211,10 +264,12 @@ type page struct {
 	CSRF    string
 	Version string
 	Data    any
+	Links   []navEntry
+	Styles  []string
 }
 
 func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
-	p.Version = s.cfg.Version
+	p.Version, p.Links, p.Styles = s.cfg.Version, navEntries, styles
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	if err := s.pages.ExecuteTemplate(w, name, p); err != nil {
