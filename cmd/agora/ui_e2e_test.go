@@ -67,6 +67,17 @@ func screenshot(t *testing.T, ctx context.Context, dir, name string) {
 	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// With AGORA_UPDATE_SCREENSHOTS=1 the run refreshes the pictures in
+	// docs/dashboard.md.
+	if os.Getenv("AGORA_UPDATE_SCREENSHOTS") == "1" {
+		doc := filepath.Join("..", "..", "docs", "img", "dashboard-"+name)
+		if err := os.MkdirAll(filepath.Dir(doc), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(doc, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 func loginLink(t *testing.T, d *daemon) string {
