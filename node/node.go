@@ -163,7 +163,8 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	n.wg.Add(1)
 	go func() { defer n.wg.Done(); mcpSrv.Watch(runCtx) }()
 	dash, err := ui.New(ui.Config{Backend: n, Work: workAPI{n}, Trust: trustAPI{n}, Gov: govAPI{n}, Hub: n.Hub,
-		Version: Version, Log: log.With("subsystem", "ui")})
+		Version: Version, Log: log.With("subsystem", "ui"),
+		Settings: func() []ui.Setting { return ui.ConfigSettings(&n.Repo.Config) }})
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	Version string
 	Now     func() time.Time
 	Log     *slog.Logger
+	// Settings lists the node's configuration for the Settings page (nil:
+	// the page says to use `agora config`).
+	Settings func() []Setting
 }
 
 // Server serves the dashboard. Safe for concurrent use.
@@ -147,8 +150,17 @@ func init() {
 }
 
 // Patterns implements api.UI: the routes the API server hands to the
-// dashboard, which authenticates them itself (by cookie, not by token).
-func (s *Server) Patterns() []string { return []string{"GET /{$}", "/ui/", "GET /static/"} }
+// dashboard, which authenticates them itself (by cookie, not by token):
+// its own and those the pages registered.
+func (s *Server) Patterns() []string {
+	ps := []string{"/ui/", "GET /static/"}
+	for _, r := range routes {
+		if !slices.Contains(ps, r.pattern) {
+			ps = append(ps, r.pattern)
+		}
+	}
+	return ps
+}
 
 // Authorized implements api.UI.
 func (s *Server) Authorized(r *http.Request) bool { return s.session(r) != nil }

@@ -9,7 +9,9 @@
   var pending = null;
   es.onopen = function () { live.textContent = "live"; };
   es.onerror = function () { live.textContent = "reconnecting…"; };
-  es.onmessage = function () {
+  // The stream names its events (event: task.updated ...), and
+  // EventSource.onmessage sees only unnamed ones: listen to each name.
+  var refresh = function () {
     // Coalesce bursts: refresh the main region at most every second.
     if (pending) { return; }
     pending = setTimeout(function () {
@@ -21,4 +23,8 @@
       });
     }, 1000);
   };
+  ["peer.connected", "peer.disconnected", "community.created", "community.joined", "community.left",
+   "record.new", "task.updated", "skills.changed", "policy.changed", "trust.updated", "audit.done",
+   "workflow.step", "events.gap"].forEach(function (t) { es.addEventListener(t, refresh); });
+  es.onmessage = refresh;
 })();
