@@ -3,6 +3,8 @@ package api
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"fmt"
+	"html"
 	"log/slog"
 	"net"
 	"net/http"
@@ -28,12 +30,16 @@ const tokenWhere = "the file api.token in the node's repo ($AGORA_REPO, default 
 // Non-browser clients send no Origin and are unaffected.
 func (s *Server) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		refuse := writeError
+		if !strings.HasPrefix(r.URL.Path, "/api/") && r.URL.Path != "/mcp" {
+			refuse = writePage // a person in a browser: say it in a page
+		}
 		if onLoopback(r) && !loopbackHost(r.Host) {
-			writeError(w, http.StatusForbidden, "the local API answers only to a loopback host name (localhost, 127.0.0.1 or [::1]); this request named "+quoteHost(r.Host)+".")
+			refuse(w, http.StatusForbidden, "the local API answers only to a loopback host name (localhost, 127.0.0.1 or [::1]); this request named "+quoteHost(r.Host)+". Open the dashboard with `agora ui`.")
 			return
 		}
 		if origin := r.Header.Get("Origin"); origin != "" && !sameOrigin(origin, r) {
-			writeError(w, http.StatusForbidden, "the local API does not serve requests from web pages of other origins (this one came from "+quoteHost(origin)+"); use the agora CLI or the node's own dashboard.")
+			refuse(w, http.StatusForbidden, "the local API does not serve requests from web pages of other origins (this one came from "+quoteHost(origin)+"); use the agora CLI or the node's own dashboard.")
 			return
 		}
 		if _, pattern := s.mux.Handler(r); !s.public[pattern] {
@@ -165,3 +171,12 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// writePage refuses a browser's request with a small page that says what
+// to do.
+func writePage(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!doctype html><html lang=en><meta charset=utf-8><title>Refused · Agora</title><h1>Refused</h1><p>%s</p></html>\n", html.EscapeString(msg))
+}
