@@ -122,7 +122,9 @@ func TestManagerRunChecks(t *testing.T) {
 func TestManagerConcurrencyTimeoutCancel(t *testing.T) {
 	m := newTestManager(t, t.TempDir())
 	ctx := context.Background()
-	if _, err := m.Add(ctx, helperAgent(t, "slow", "hang", "test.hang", "[limits]\nconcurrency = 1\ntimeout = \"300ms\"\n"), false); err != nil {
+	// The limit must outlast a process start on a busy machine, or the
+	// cancel below loses the race to it.
+	if _, err := m.Add(ctx, helperAgent(t, "slow", "hang", "test.hang", "[limits]\nconcurrency = 1\ntimeout = \"2s\"\n"), false); err != nil {
 		t.Fatal(err)
 	}
 	in := json.RawMessage(`{"text":""}`)
@@ -146,7 +148,7 @@ func TestManagerConcurrencyTimeoutCancel(t *testing.T) {
 	}
 	// RunAcquired uses the slot held; the agent's timeout applies.
 	start := time.Now()
-	if _, err := m.RunAcquired(ctx, "test.hang", in, nil); code(err) != CodeTimeout || !strings.Contains(err.Error(), "300ms") {
+	if _, err := m.RunAcquired(ctx, "test.hang", in, nil); code(err) != CodeTimeout || !strings.Contains(err.Error(), "2s") {
 		t.Errorf("timeout: %v", err)
 	}
 	if d := time.Since(start); d > 10*time.Second {

@@ -11,9 +11,13 @@
   es.onerror = function () { live.textContent = "reconnecting…"; };
   // The stream names its events (event: task.updated ...), and
   // EventSource.onmessage sees only unnamed ones: listen to each name.
+  // A form the person has typed in, or one shown with an error, is never
+  // replaced by a refresh.
+  var typed = false;
+  document.addEventListener("input", function () { typed = true; });
   var refresh = function () {
     // Coalesce bursts: refresh the main region at most every second.
-    if (pending) { return; }
+    if (pending || typed || document.querySelector("#main [aria-invalid=true]")) { return; }
     pending = setTimeout(function () {
       pending = null;
       fetch(location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
