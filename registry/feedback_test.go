@@ -54,3 +54,30 @@ func TestIngestFeedback(t *testing.T) {
 }
 
 func second[A, B any](_ A, b B) B { return b }
+
+// TestEachPagesThroughTies: records created in the same millisecond across
+// page boundaries are each visited once.
+func TestEachPagesThroughTies(t *testing.T) {
+	home := communityID(t, "home")
+	f := newFixture(t, nil)
+	key := newKey(t)
+	now := f.clock.Now()
+	for i := range 25 {
+		_, raw := sign(t, key, home, record.KindAttestation, attestation("s", i+1), now)
+		if _, err := f.store.Ingest(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]int{}
+	if err := f.store.Each(Query{Community: home, Limit: 10}, func(st *Stored) { seen[st.CID().String()]++ }); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 25 {
+		t.Fatalf("visited %d records, want 25", len(seen))
+	}
+	for c, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s visited %d times", c, n)
+		}
+	}
+}

@@ -345,6 +345,28 @@ const (
 	MaxQueryLimit     = 10000
 )
 
+// Each calls fn for every record matching q (Limit is the page size),
+// newest first, page by page, and stops at the first error.
+func (s *Store) Each(q Query, fn func(*Stored)) error {
+	if q.Limit <= 0 {
+		q.Limit = MaxQueryLimit
+	}
+	for {
+		page, err := s.Query(q)
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			fn(r)
+		}
+		if len(page) < min(q.Limit, MaxQueryLimit) {
+			return nil
+		}
+		last := page[len(page)-1]
+		q.Before, q.BeforeCID = last.Record.Created, last.CID()
+	}
+}
+
 // Query returns the records matching q, newest first.
 func (s *Store) Query(q Query) ([]*Stored, error) {
 	if !q.Community.Defined() {

@@ -352,20 +352,8 @@ func (s *Service) reload() error {
 	for _, c := range s.cfg.Communities.Joined() {
 		st := newState()
 		for _, kind := range []record.Kind{record.KindProposal, record.KindVote, record.KindTally} {
-			q := registry.Query{Community: c, Kind: kind, Limit: registry.MaxQueryLimit}
-			for {
-				page, err := s.cfg.Store.Query(q)
-				if err != nil {
-					return err
-				}
-				for _, r := range page {
-					st.take(r, time.Time{})
-				}
-				if len(page) < q.Limit {
-					break
-				}
-				last := page[len(page)-1]
-				q.Before, q.BeforeCID = last.Record.Created+1, last.CID()
+			if err := s.cfg.Store.Each(registry.Query{Community: c, Kind: kind}, func(r *registry.Stored) { st.take(r, time.Time{}) }); err != nil {
+				return err
 			}
 		}
 		s.mu.RLock()

@@ -336,21 +336,7 @@ func (s *Service) reload() error {
 // each calls fn for every stored record of kind in community c, page by
 // page.
 func (s *Service) each(c cid.Cid, kind record.Kind, fn func(*registry.Stored)) error {
-	q := registry.Query{Community: c, Kind: kind, Limit: registry.MaxQueryLimit}
-	for {
-		page, err := s.cfg.Store.Query(q)
-		if err != nil {
-			return err
-		}
-		for _, r := range page {
-			fn(r)
-		}
-		if len(page) < q.Limit {
-			return nil
-		}
-		last := page[len(page)-1]
-		q.Before, q.BeforeCID = last.Record.Created+1, last.CID()
-	}
+	return s.cfg.Store.Each(registry.Query{Community: c, Kind: kind}, fn)
 }
 
 // take adds one stored record to its community's state; s.mu is held.
