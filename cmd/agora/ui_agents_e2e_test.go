@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/agora-p2p/agora/node/api"
@@ -221,19 +220,7 @@ func TestDashboardAgents(t *testing.T) {
 	}
 
 	// A form without the CSRF token changes nothing.
-	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var session *network.Cookie
-	for _, c := range got.Cookies {
-		if c.Name == "agora_session" {
-			session = c
-		}
-	}
-	if session == nil {
-		t.Fatal("no session cookie")
-	}
+	session := sessionCookie(t, ctx)
 	req, _ := http.NewRequest(http.MethodPost, base+"/agents/builtin/disable", strings.NewReader("csrf=forged"))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})

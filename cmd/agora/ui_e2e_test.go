@@ -206,3 +206,19 @@ func text(t *testing.T, ctx context.Context, css string) string {
 	}
 	return strings.TrimSpace(s)
 }
+
+// sessionCookie is the browser's dashboard session cookie.
+func sessionCookie(t *testing.T, ctx context.Context) *network.Cookie {
+	t.Helper()
+	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range got.Cookies {
+		if c.Name == "agora_session" {
+			return c
+		}
+	}
+	t.Fatal("no session cookie")
+	return nil
+}

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/agora-p2p/agora/node/api"
@@ -164,19 +163,7 @@ func TestDashboardCommunityTrust(t *testing.T) {
 	}
 
 	// A form without the session's CSRF token is refused and changes nothing.
-	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var session *network.Cookie
-	for _, ck := range got.Cookies {
-		if ck.Name == "agora_session" {
-			session = ck
-		}
-	}
-	if session == nil {
-		t.Fatal("no session cookie")
-	}
+	session := sessionCookie(t, ctx)
 	req, _ := http.NewRequest(http.MethodPost, base+"/trust/peers", strings.NewReader(url.Values{"peer": {idC}, "csrf": {"wrong"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.AddCookie(&http.Cookie{Name: session.Name, Value: session.Value})

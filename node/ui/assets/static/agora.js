@@ -15,15 +15,33 @@
   // replaced by a refresh.
   var typed = false;
   document.addEventListener("input", function () { typed = true; });
+  // A field whose value differs from the page's: someone is filling a form.
+  var edited = function () {
+    var fields = document.querySelectorAll("#main input, #main textarea, #main select");
+    for (var i = 0; i < fields.length; i++) {
+      var f = fields[i];
+      if (f.type === "hidden") { continue; }
+      if (f.type === "checkbox" || f.type === "radio") {
+        if (f.checked !== f.defaultChecked) { return true; }
+      } else if (f.tagName === "SELECT") {
+        for (var j = 0; j < f.options.length; j++) {
+          if (f.options[j].selected !== f.options[j].defaultSelected) { return true; }
+        }
+      } else if (f.value !== f.defaultValue) {
+        return true;
+      }
+    }
+    return false;
+  };
   var refresh = function () {
     // Coalesce bursts: refresh the main region at most every second.
-    if (pending || typed || document.querySelector("#main [aria-invalid=true]")) { return; }
+    if (pending || typed || edited() || document.querySelector("#main [aria-invalid=true]")) { return; }
     pending = setTimeout(function () {
       pending = null;
       fetch(location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var next = doc.getElementById("main"), cur = document.getElementById("main");
-        if (next && cur && !cur.contains(document.activeElement)) { cur.innerHTML = next.innerHTML; }
+        if (next && cur && !cur.contains(document.activeElement) && !typed && !edited()) { cur.innerHTML = next.innerHTML; }
       });
     }, 1000);
   };
