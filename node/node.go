@@ -116,6 +116,8 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 		return nil, err
 	}
 	n.Repl = replicate.New(replicate.Config{Host: n.Host, Store: n.Store, Logger: log.With("subsystem", "replicate")})
+	n.Host.Refuse(n.Repl.Penalties().Dropped)
+	reg.MustRegister(registryCollector{n})
 	params, thresholds := communities.ScoreParams(n.appScore)
 	psOpts := []pubsub.Option{
 		pubsub.WithPeerScore(params, thresholds),
@@ -138,6 +140,7 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	if n.Comms, err = communities.New(runCtx, communities.Config{
 		Host: n.Host, PubSub: n.PS, DB: n.DB.DB, Key: r.Key, Publisher: n.Hub, Replicator: banFilter{n},
 		Adverts: advertSink{n},
+		Fault:   n.Repl.Penalties().Fault,
 		Logger:  log.With("subsystem", "communities"),
 		Connect: func(ctx context.Context, ai peer.AddrInfo) {
 			n.Host.Book().Remember(ai)
@@ -365,7 +368,16 @@ func (n *Node) Communities(context.Context) []api.Community { return n.Comms.Lis
 
 // Community implements api.Backend.
 func (n *Node) Community(_ context.Context, id string) (api.CommunityDetail, error) {
-	return n.Comms.Detail(id)
+	d, err := n.Comms.Detail(id)
+	if err != nil {
+		return d, err
+	}
+	c, err := cid.Decode(d.ID)
+	if err != nil {
+		return d, err
+	}
+	d.Records, d.Fingerprint, err = n.Repl.Fingerprint(c)
+	return d, err
 }
 
 // CreateCommunity implements api.Backend.

@@ -48,6 +48,11 @@ type CommunityDetail struct {
 	Founders    []string `json:"founders"`
 	Members     []string `json:"members"` // peer IDs, this node included
 	Joined      int64    `json:"joined"`  // unix ms
+	// Records is how many of the community's records this node holds, and
+	// Fingerprint the reconciliation fingerprint of all of them (hex): two
+	// nodes that hold the same set show the same pair.
+	Records     int    `json:"records"`
+	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
 // CreateCommunityRequest is the body of POST /api/v1/communities.

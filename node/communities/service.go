@@ -92,6 +92,7 @@ type Service struct {
 	connect func(ctx context.Context, ai peer.AddrInfo) // dials and remembers a bootstrap peer
 	repl    Replicator
 	adv     Adverts
+	fault   func(peer.ID, string)
 
 	mu     sync.Mutex
 	joined map[cid.Cid]*Community
@@ -114,12 +115,16 @@ type Config struct {
 	// Adverts takes what arrives on the adverts topics (nil: validate
 	// only).
 	Adverts Adverts
+	// Fault is told about a peer that forwarded a message the topic's
+	// rules reject (it should have validated it before relaying): reason
+	// is "topic:<why>" or "advert:<why>". Nil: gossipsub's own score only.
+	Fault func(p peer.ID, reason string)
 }
 
 // New loads the memberships from the datastore and rejoins their topics.
 func New(ctx context.Context, c Config) (*Service, error) {
 	s := &Service{h: c.Host, ps: c.PubSub, db: c.DB, key: c.Key, pub: c.Publisher, log: c.Logger,
-		now: c.Now, ctx: ctx, connect: c.Connect, repl: c.Replicator, adv: c.Adverts, joined: map[cid.Cid]*Community{}}
+		now: c.Now, ctx: ctx, connect: c.Connect, repl: c.Replicator, adv: c.Adverts, fault: c.Fault, joined: map[cid.Cid]*Community{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -285,10 +290,12 @@ func (s *Service) validator(id cid.Cid, want record.Kind) pubsub.ValidatorEx {
 			return pubsub.ValidationIgnore
 		case err != nil:
 			s.log.Debug("rejected gossip", "from", from, "reason", record.Reason(err))
+			s.faulted(from, "topic:"+record.Reason(err))
 			return pubsub.ValidationReject
 		case !rec.Community.Equals(id), rec.Kind == record.KindCommunity,
 			want != "" && rec.Kind != want, want == "" && rec.Kind == record.KindAdvert:
 			s.log.Debug("rejected gossip for the wrong topic", "from", from, "kind", rec.Kind)
+			s.faulted(from, "topic:wrong-topic")
 			return pubsub.ValidationReject
 		case ingest:
 			return s.repl.ValidateRecord(ctx, id, from, msg.Data)
@@ -297,12 +304,19 @@ func (s *Service) validator(id cid.Cid, want record.Kind) pubsub.ValidatorEx {
 			switch {
 			case err != nil && record.IsSenderFault(err):
 				s.log.Debug("rejected an advert", "from", from, "author", rec.Author, "reason", record.Reason(err))
+				s.faulted(from, "advert:"+record.Reason(err))
 				return pubsub.ValidationReject
 			case err != nil, !fresh:
 				return pubsub.ValidationIgnore
 			}
 		}
 		return pubsub.ValidationAccept
+	}
+}
+
+func (s *Service) faulted(p peer.ID, reason string) {
+	if s.fault != nil {
+		s.fault(p, reason)
 	}
 }
 

@@ -54,6 +54,7 @@ type Host struct {
 	host.Host
 	DHT   *dht.IpfsDHT // nil when p2p.dht = off
 	book  *PeerBook
+	gater gater
 	nat   *natWatch
 	log   *slog.Logger
 	mdns  interface{ Close() error }
@@ -158,6 +159,7 @@ func New(o Options) (*Host, error) {
 		libp2p.DefaultSecurity, // Noise and TLS
 		libp2p.DefaultMuxers,   // yamux
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(&h.gater),
 		libp2p.ResourceManager(rm),
 		libp2p.UserAgent(UserAgent),
 		libp2p.EnableAutoNATv2(),

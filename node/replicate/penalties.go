@@ -3,6 +3,7 @@ package replicate
 import (
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,38 @@ type Penalties struct {
 	mu     sync.Mutex
 	points map[peer.ID]penalty
 	logged map[peer.ID]bool // each peer's first fault is logged at warn
+	faults map[string]uint64
+	drops  uint64
+}
+
+// PenaltyStats counts faults by where they were seen (the reason's prefix:
+// gossip, topic, advert, sync) and the disconnections they caused.
+type PenaltyStats struct {
+	Faults map[string]uint64
+	Drops  uint64
+}
+
+// faultSources are the reason prefixes counted apart; others count as
+// "other", so a peer cannot grow the table.
+var faultSources = map[string]bool{"gossip": true, "topic": true, "advert": true, "sync": true}
+
+func faultSource(reason string) string {
+	src, _, _ := strings.Cut(reason, ":")
+	if faultSources[src] {
+		return src
+	}
+	return "other"
+}
+
+// Stats returns a copy of the counters.
+func (p *Penalties) Stats() PenaltyStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := PenaltyStats{Faults: make(map[string]uint64, len(p.faults)), Drops: p.drops}
+	for k, v := range p.faults {
+		st.Faults[k] = v
+	}
+	return st
 }
 
 type penalty struct {
@@ -40,7 +73,8 @@ type penalty struct {
 // NewPenalties returns an empty table; h may be nil in tests that only
 // compute scores.
 func NewPenalties(h host.Host, log *slog.Logger) *Penalties {
-	return &Penalties{h: h, log: log, now: time.Now, points: map[peer.ID]penalty{}, logged: map[peer.ID]bool{}}
+	return &Penalties{h: h, log: log, now: time.Now, points: map[peer.ID]penalty{}, logged: map[peer.ID]bool{},
+		faults: map[string]uint64{}}
 }
 
 func (p *Penalties) decayed(e penalty, now time.Time) float64 {
@@ -56,13 +90,18 @@ func (p *Penalties) Fault(id peer.ID, reason string) {
 	p.points[id] = penalty{pts, now}
 	first := !p.logged[id]
 	p.logged[id] = true
+	p.faults[faultSource(reason)]++
+	drop := pts >= dropAt && p.h != nil
+	if drop {
+		p.drops++
+	}
 	p.mu.Unlock()
 	if first {
 		p.log.Warn("peer sent invalid data; scoring it down", "peer", id, "reason", reason)
 	} else {
 		p.log.Debug("peer sent invalid data", "peer", id, "reason", reason)
 	}
-	if pts >= dropAt && p.h != nil {
+	if drop {
 		p.h.ConnManager().TagPeer(id, "agora-misbehaving", -1000)
 		p.h.Network().ClosePeer(id)
 	}

@@ -8,6 +8,7 @@ package replicate
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -200,6 +201,18 @@ func (s *Service) snapshot(c cid.Cid) (*recon.Vector, error) {
 	s.snaps[c] = v
 	s.mu.Unlock()
 	return v, nil
+}
+
+// Fingerprint returns how many of a community's records this node holds and
+// the reconciliation fingerprint of the whole range (hex): two nodes holding
+// the same set of records report the same pair.
+func (s *Service) Fingerprint(c cid.Cid) (int, string, error) {
+	v, err := s.snapshot(c)
+	if err != nil {
+		return 0, "", err
+	}
+	fp := v.Fingerprint(0, v.Len())
+	return v.Len(), hex.EncodeToString(fp[:]), nil
 }
 
 // ValidateRecord implements communities.Replicator: a record from gossip is

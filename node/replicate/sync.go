@@ -48,7 +48,7 @@ func (s *Service) SyncWith(ctx context.Context, p peer.ID, c cid.Cid) (res Resul
 		if err != nil {
 			st.Reset()
 			if errors.Is(err, errPeerFault) {
-				s.pen.Fault(p, err.Error())
+				s.pen.Fault(p, "sync:"+err.Error())
 			}
 			return
 		}
@@ -301,7 +301,7 @@ func (s *Service) serve(st network.Stream) {
 	if err != nil {
 		s.log.Debug("sync session with peer ended", "peer", p, "err", err)
 		if errors.Is(err, errPeerFault) {
-			s.pen.Fault(p, err.Error())
+			s.pen.Fault(p, "sync:"+err.Error())
 			// Say why before closing, as §8.9 asks; the reason is bounded.
 			reason := err.Error()
 			if len(reason) > wire.MaxReasonLength {
