@@ -113,7 +113,27 @@ func TestDashboard(t *testing.T) {
 	if peerText != idA || !strings.Contains(peers, idB) || comm != "registry-test" {
 		t.Fatalf("overview shows peer %q, peers %q, community %q (want %s, %s, %s)", peerText, peers, comm, idA, idB, created.Name)
 	}
+	// The overview, with the resources the node uses.
+	for _, id := range []string{"memory", "cpu", "goroutines", "connections", "datastore"} {
+		if v := text(t, ctx, `[data-testid=`+id+`]`); v == "" {
+			t.Fatalf("the overview shows no %s", id)
+		}
+	}
+	if v := text(t, ctx, `[data-testid=connections]`); !strings.HasPrefix(v, "1 peer connected") {
+		t.Fatalf("connections: %q", v)
+	}
 	screenshot(t, ctx, shots, "overview.png")
+	// Light and dark follow the system's setting.
+	if lum := darkLight(t, ctx, "dark"); lum > 0.05 {
+		t.Fatalf("with prefers-color-scheme: dark the background's luminance is %.2f", lum)
+	}
+	screenshot(t, ctx, shots, "overview-dark.png")
+	if lum := darkLight(t, ctx, "light"); lum < 0.8 {
+		t.Fatalf("with prefers-color-scheme: light the background's luminance is %.2f", lum)
+	}
+	if lum := darkLight(t, ctx, ""); lum < 0.8 {
+		t.Fatalf("by default the background's luminance is %.2f", lum)
+	}
 
 	// The cookie is HttpOnly and SameSite=Strict; the page never saw the token.
 	got, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -173,4 +174,101 @@ func TestDashboardGovernance(t *testing.T) {
 			t.Errorf("%s at 390 px is %d px wide (%v)", path, w, err)
 		}
 	}
+}
+
+// TestDashboardRankedBallot: a ranked ballot put in order by dragging a
+// choice and by its up and down buttons from the keyboard is published in
+// that order; with JavaScript off, the numbers alone make the ballot.
+func TestDashboardRankedBallot(t *testing.T) {
+	t.Parallel()
+	ds, _ := community(t, "a")
+	a := ds["a"]
+	var prop api.Proposed
+	runJSON(t, &prop, "propose", "--title", "Which colour", "--choices", "red,green,blue", "--method", "ranked",
+		"--duration", "7d", "--repo", a.dir)
+
+	ctx := browser(t)
+	shots := t.TempDir()
+	link := loginLink(t, a)
+	u, _ := url.Parse(link)
+	base := u.Scheme + "://" + u.Host
+	if err := chromedp.Do(ctx, chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`[data-testid=peer-id]`))); err != nil {
+		t.Fatalf("log in: %v\n%s", err, a.output())
+	}
+	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		defer cancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
+			html, _ := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("main")))
+			t.Fatalf("%s: %v\n%s\n%s", what, err, html, a.output())
+		}
+	}
+	// order is the ballot as shown: each choice's name and number, top down.
+	const order = `Array.prototype.map.call(document.querySelectorAll("ol.gov-ranked li"), function (li) {
+	  return li.getAttribute("data-name") + "=" + li.querySelector("input").value; }).join(" ")`
+	ordered := func(want string) chromedp.Action[chromedp.Void] { return poll(order + ` === "` + want + `"`) }
+	// posted is what the ballot form sends: the rank of each choice.
+	posted := func(want string) {
+		t.Helper()
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(function () {
+		  var f = new FormData(document.querySelector("form.gov-form")), out = [];
+		  f.forEach(function (v, k) { if (k.indexOf("rank-") === 0) { out.push(k + "=" + v); } });
+		  return out.join(" "); })()`))
+		if err != nil || got != want {
+			t.Fatalf("the ballot form sends %q, want %q (%v)", got, want, err)
+		}
+	}
+	// first waits for the tally to show a's ballot (the only one) with its
+	// first preference: all the first round's weight. (The API shows no
+	// vote's body, so the rest of the order is checked as the form sends it.)
+	first := func(want string) {
+		t.Helper()
+		var tv api.TallyView
+		a.waitFor(t, "a's ballot for "+want, func() bool {
+			var err error
+			tv, err = a.client.Tally(context.Background(), "", prop.ID)
+			if err != nil || tv.Voters != 1 || len(tv.Rounds) == 0 {
+				return false
+			}
+			for c, n := range tv.Rounds[0] {
+				if (c == want) != (n > 0) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+
+	do("the ballot", chromedp.Navigate(base+"/governance/"+prop.ID),
+		chromedp.WaitVisible(chromedp.CSS(`ol.gov-ranked li[data-index="2"] button.gov-up`)), ordered("red= green= blue="))
+	// Drag blue onto red: blue takes first place, and every choice its number.
+	do("drag blue to the top",
+		chromedp.DragAndDrop(chromedp.CSS(`li.gov-rank[data-index="2"] .gov-grip`), chromedp.CSS(`li.gov-rank[data-index="0"] label`)),
+		ordered("blue=1 red=2 green=3"))
+	// From the keyboard: green up (Enter), then blue down (Space); the
+	// focus stays on the button pressed.
+	do("green up by keyboard", chromedp.Focus(chromedp.CSS(`li.gov-rank[data-index="1"] .gov-up`)), chromedp.KeyEvent("\r"),
+		ordered("blue=1 green=2 red=3"), poll(`document.activeElement === document.querySelector('li[data-index="1"] .gov-up')`))
+	do("blue down by keyboard", chromedp.Focus(chromedp.CSS(`li.gov-rank[data-index="2"] .gov-down`)), chromedp.KeyEvent(" "),
+		ordered("green=1 blue=2 red=3"), poll(`document.activeElement === document.querySelector('li[data-index="2"] .gov-down')`),
+		poll(`document.getElementById("v-rank-status").textContent === "blue: rank 2 of 3."`))
+	do("blur", chromedp.Blur(chromedp.CSS(`li.gov-rank[data-index="2"] .gov-down`)))
+	screenshot(t, ctx, shots, "governance-ranked.png")
+	posted("rank-1=1 rank-2=2 rank-0=3")
+	do("vote", chromedp.Click(chromedp.CSS(`form.gov-form button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`.gov-notice`)))
+	first("green")
+
+	// Without JavaScript: no buttons, no dragging; the numbers still vote.
+	if _, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	do("the ballot without JavaScript", chromedp.Navigate(base+"/governance/"+prop.ID), chromedp.WaitVisible(chromedp.CSS(`#v-0`)))
+	if shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`getComputedStyle(document.querySelector(".gov-move")).display !== "none" || document.querySelector("li.gov-rank").draggable`)); err != nil || shown {
+		t.Fatalf("without JavaScript the buttons show or the choices drag (%v)", err)
+	}
+	do("rank by number", chromedp.SendKeys(chromedp.CSS(`#v-0`), "1"), chromedp.SendKeys(chromedp.CSS(`#v-2`), "2"),
+		chromedp.Click(chromedp.CSS(`form.gov-form button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`.gov-notice`)))
+	// The latest ballot counts: red first now.
+	first("red")
 }

@@ -22,7 +22,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -54,6 +53,9 @@ type Config struct {
 	// Settings lists the node's configuration for the Settings page (nil:
 	// the page says to use `agora config`).
 	Settings func() []Setting
+	// Datastore is the datastore's directory: the overview shows its size
+	// on disk ("": it says unknown).
+	Datastore string
 }
 
 // Server serves the dashboard. Safe for concurrent use.
@@ -62,7 +64,10 @@ type Server struct {
 	log   *slog.Logger
 	mux   *http.ServeMux
 	pages *template.Template
+	// resources reads what the process uses (a test replaces it).
+	resources func(datastore string, peers int) Resources
 
+	du       diskUsage
 	mu       sync.Mutex
 	codes    map[string]time.Time // one-time login code → expiry
 	sessions map[string]*session
@@ -90,6 +95,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, mux: http.NewServeMux(), pages: pages,
 		codes: map[string]time.Time{}, sessions: map[string]*session{}}
+	s.resources = s.readResources
 	static, _ := fs.Sub(assets, "assets/static")
 	s.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	s.mux.HandleFunc("GET /ui/login", s.login)
@@ -293,25 +299,25 @@ func (s *Server) problem(w http.ResponseWriter, status int, title, what string) 
 	s.render(w, status, "problem.html", page{Title: title, Data: what})
 }
 
+type overviewData struct {
+	Status      api.Status
+	Netcheck    api.Netcheck
+	Peers       []api.Peer
+	Communities []api.Community
+	Uptime      time.Duration
+	Use         Resources
+}
+
 // overview is the home page: identity, reachability, peers, communities
 // and what the node uses.
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, sess *session) {
 	ctx := r.Context()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	d := struct {
-		Status      api.Status
-		Netcheck    api.Netcheck
-		Peers       []api.Peer
-		Communities []api.Community
-		HeapMB      float64
-		Goroutines  int
-		Uptime      time.Duration
-	}{
+	d := overviewData{
 		Status: s.cfg.Backend.Status(ctx), Netcheck: s.cfg.Backend.Netcheck(ctx), Peers: s.cfg.Backend.Peers(ctx),
-		Communities: s.cfg.Backend.Communities(ctx), HeapMB: float64(ms.HeapAlloc) / (1 << 20), Goroutines: runtime.NumGoroutine(),
+		Communities: s.cfg.Backend.Communities(ctx),
 	}
 	d.Uptime = time.Duration(d.Status.UptimeS) * time.Second
+	d.Use = s.resources(s.cfg.Datastore, len(d.Peers))
 	s.render(w, http.StatusOK, "overview.html", page{Title: "Overview", Nav: "overview", CSRF: sess.csrf, Data: d})
 }
 
@@ -322,5 +328,7 @@ var funcs = template.FuncMap{
 		}
 		return s[:8] + "…" + s[len(s)-6:]
 	},
-	"ms": func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
+	"ms":    func(f float64) string { return fmt.Sprintf("%.1f ms", f) },
+	"bytes": bytesIEC,
+	"cpu":   cpuSeconds,
 }
