@@ -1,13 +1,23 @@
-# The tests need Debian's chromium for the dashboard's browser tests;
-# `make test` installs it first (as root, or through sudo).
+# The tests need Debian's chromium for the dashboard's browser tests and
+# iproute2 (ip) for the network-namespace testbed; `make test` installs
+# them first (as root, or through sudo). The testbed's scenarios run only as
+# root (they make namespaces and TUN devices); `.ci/run` is root and sets
+# AGORA_TESTBED=required so that they cannot be skipped there.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps
+.PHONY: test deps bench
 
 deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-		echo "installing chromium for the dashboard's browser tests"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || { \
+		echo "installing chromium (browser tests) and iproute2 (testbed)"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium iproute2; }
 
 test: deps
 	go test -count=1 -timeout 20m ./...
+
+# Every benchmark of the project, one after another, rewriting docs/perf.md
+# above its marker line and docs/img/perf-*.png (cmd/agora-bench). A full
+# run takes about 15 minutes on 2 cores; `make bench BENCHFLAGS=-short` is a
+# smoke run, BENCHFLAGS='-only delegation' runs one job.
+bench:
+	go run ./cmd/agora-bench $(BENCHFLAGS)

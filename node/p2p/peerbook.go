@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	ma "github.com/multiformats/go-multiaddr"
 )
 
@@ -26,6 +27,13 @@ const (
 	reconnectEvery = time.Minute
 	// wantConns: below this many connections the book redials.
 	wantConns = 8
+	// A peer whose connection dropped is redialled with a backoff from
+	// redialMin doubling to redialMax, for fastRedialFor; each dial may
+	// take redialTimeout.
+	redialMin     = time.Second
+	redialMax     = 8 * time.Second
+	fastRedialFor = 10 * time.Minute
+	redialTimeout = 5 * time.Second
 )
 
 // PeerBook remembers the Agora peers this node has met, in the datastore, so
@@ -35,9 +43,10 @@ type PeerBook struct {
 	db  *badger.DB
 	log *slog.Logger
 
-	mu    sync.Mutex
-	peers map[peer.ID]bookEntry
-	dirty bool
+	mu      sync.Mutex
+	peers   map[peer.ID]bookEntry
+	dirty   bool
+	dialing map[peer.ID]bool // lost peers being redialled
 }
 
 type bookEntry struct {
@@ -155,20 +164,171 @@ func (b *PeerBook) Run(ctx context.Context) {
 }
 
 // Reconnect dials remembered peers at start, then every reconnectEvery
-// while the node has few connections.
+// while the node has few connections. A remembered peer whose connection
+// drops is redialled at once and then with a backoff of 1 s doubling to
+// redialMax, for fastRedialFor after the loss: a network that heals (a
+// partition, a router's restart) is rejoined within seconds, while peers
+// that are gone for good cost a dial a minute. Whenever a connection to a
+// peer comes up, the network evidently works, so every lost peer is tried
+// again at once. Fast redials happen only while the node has fewer than
+// wantConns connections. These redials clear the swarm's own dial backoff for the
+// peer first: it grows to minutes after repeated failures, which would
+// keep a healed network apart.
 func (b *PeerBook) Reconnect(ctx context.Context) {
-	t := time.NewTicker(reconnectEvery)
-	defer t.Stop()
+	sub, err := b.h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		b.log.Warn("cannot follow connection events; lost peers are redialled only every minute", "err", err)
+	}
+	var events <-chan any
+	if sub != nil {
+		defer sub.Close()
+		events = sub.Out()
+	}
+	plan := newRedialPlan(time.Now())
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
-		if len(b.h.Network().Peers()) < wantConns {
-			b.dialKnown(ctx)
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case e, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			ev := e.(event.EvtPeerConnectednessChanged)
+			switch ev.Connectedness {
+			case network.NotConnected:
+				if b.remembered(ev.Peer) {
+					plan.lost(ev.Peer, time.Now())
+				}
+			case network.Connected:
+				plan.connected(ev.Peer, time.Now())
+			}
+		case <-timer.C:
+		}
+		few := len(b.h.Network().Peers()) < wantConns
+		due, slowRound, next := plan.due(time.Now())
+		if slowRound && few {
+			go b.dialKnown(ctx)
+		}
+		// With enough connections a lost peer is not missed (and may have
+		// been closed by the connection manager): leave it to the slow round.
+		if len(due) > 0 && few {
+			go b.redial(ctx, due)
+		}
+		timer.Reset(max(time.Until(next), 10*time.Millisecond))
+	}
+}
+
+// redialPlan is Reconnect's schedule, apart from the clock and the network
+// so that it can be tested: when to redial which lost peer, and when the
+// next slow round of all remembered peers is.
+type redialPlan struct {
+	slow time.Time
+	away map[peer.ID]*redialState
+}
+
+type redialState struct {
+	since, next time.Time
+	wait        time.Duration
+}
+
+func newRedialPlan(now time.Time) *redialPlan {
+	return &redialPlan{slow: now, away: map[peer.ID]*redialState{}}
+}
+
+// lost records that the connection to p dropped: it is due at once.
+func (pl *redialPlan) lost(p peer.ID, now time.Time) {
+	pl.away[p] = &redialState{since: now, next: now, wait: redialMin}
+}
+
+// connected records that a connection to p came up: p is no longer lost,
+// and since the network evidently works, every lost peer is due at once
+// with its backoff reset.
+func (pl *redialPlan) connected(p peer.ID, now time.Time) {
+	delete(pl.away, p)
+	for _, r := range pl.away {
+		r.next, r.wait = now, redialMin
+	}
+}
+
+// due returns the lost peers to redial now, whether the slow round is due,
+// and when the plan next has something to do. Peers lost longer than
+// fastRedialFor are left to the slow rounds.
+func (pl *redialPlan) due(now time.Time) (due []peer.ID, slowRound bool, next time.Time) {
+	if !pl.slow.After(now) {
+		slowRound = true
+		pl.slow = now.Add(reconnectEvery)
+	}
+	next = pl.slow
+	for p, r := range pl.away {
+		if now.Sub(r.since) > fastRedialFor {
+			delete(pl.away, p)
+			continue
+		}
+		if !r.next.After(now) {
+			due = append(due, p)
+			r.next = now.Add(r.wait)
+			r.wait = min(2*r.wait, redialMax)
+		}
+		if r.next.Before(next) {
+			next = r.next
 		}
 	}
+	sort.Slice(due, func(i, j int) bool { return due[i] < due[j] })
+	return due, slowRound, next
+}
+
+// remembered reports whether id is in the book.
+func (b *PeerBook) remembered(id peer.ID) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.peers[id]
+	return ok
+}
+
+// redial dials lost peers that are not being dialled already, past the
+// swarm's backoff.
+func (b *PeerBook) redial(ctx context.Context, ids []peer.ID) {
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		b.mu.Lock()
+		busy := b.dialing[id]
+		if !busy {
+			if b.dialing == nil {
+				b.dialing = map[peer.ID]bool{}
+			}
+			b.dialing[id] = true
+		}
+		b.mu.Unlock()
+		if busy || b.h.Network().Connectedness(id) == network.Connected {
+			if !busy {
+				b.doneDialing(id)
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer b.doneDialing(id)
+			if sw, ok := b.h.Network().(*swarm.Swarm); ok {
+				sw.Backoff().Clear(id)
+			}
+			dctx, cancel := context.WithTimeout(ctx, redialTimeout)
+			defer cancel()
+			if err := b.h.Connect(dctx, peer.AddrInfo{ID: id}); err != nil {
+				b.log.Debug("lost peer still unreachable", "peer", id, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (b *PeerBook) doneDialing(id peer.ID) {
+	b.mu.Lock()
+	delete(b.dialing, id)
+	b.mu.Unlock()
 }
 
 func (b *PeerBook) dialKnown(ctx context.Context) {

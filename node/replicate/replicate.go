@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -148,6 +150,8 @@ func (s *Service) Start() {
 		}
 	}()
 	go func() { defer s.wg.Done(); s.kicks() }()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.reconnects() }()
 	go func() { defer s.wg.Done(); s.periodic() }()
 }
 
@@ -269,6 +273,49 @@ func (s *Service) Publish(ctx context.Context, key crypto.PrivKey, community cid
 	}
 	return rec, nil
 }
+
+// reconnects syncs with a member whose connection comes back. Gossipsub
+// announces a peer joining a topic only when it had seen it leave; after a
+// partition, a connection that stalled and was replaced does not always
+// look like a leave and a join, and the records published on either side
+// meanwhile would wait for the periodic sync (a minute). A short delay lets
+// the new connection's gossipsub hello arrive, so the peer is on the topic.
+func (s *Service) reconnects() {
+	sub, err := s.h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		s.log.Warn("cannot follow connections; reconnected members sync only periodically", "err", err)
+		return
+	}
+	defer sub.Close()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case e, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			ev := e.(event.EvtPeerConnectednessChanged)
+			if ev.Connectedness != network.Connected {
+				continue
+			}
+			time.AfterFunc(reconnectSyncDelay, func() {
+				if s.ctx.Err() != nil {
+					return
+				}
+				for _, c := range s.comms.Joined() {
+					if slices.Contains(s.comms.Peers(c), ev.Peer) {
+						s.MemberJoined(c, ev.Peer)
+					}
+				}
+			})
+		}
+	}
+}
+
+// reconnectSyncDelay is how long after a connection comes up its peer is
+// checked for the communities' topics.
+const reconnectSyncDelay = 2 * time.Second
 
 func (s *Service) kicks() {
 	for {
