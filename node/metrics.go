@@ -16,7 +16,7 @@ var (
 	descSessions   = prometheus.NewDesc("agora_sync_sessions_total", "Reconciliation sessions, by side.", []string{"side"}, nil)
 	descFetched    = prometheus.NewDesc("agora_sync_records_fetched_total", "Records fetched by reconciliation.", nil, nil)
 	descSyncBytes  = prometheus.NewDesc("agora_sync_bytes_total", "Bytes on reconciliation streams, by direction.", []string{"direction"}, nil)
-	descFaults     = prometheus.NewDesc("agora_peer_faults_total", "Provable protocol faults by peers, by where they were seen.", []string{"source"}, nil)
+	descFaults     = prometheus.NewDesc("agora_peer_faults_total", "Provable protocol faults by peers, by reason (where seen:which rule).", []string{"reason"}, nil)
 	descDrops      = prometheus.NewDesc("agora_peers_dropped_total", "Disconnections of peers for repeated faults.", nil, nil)
 )
 

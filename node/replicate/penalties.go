@@ -3,6 +3,7 @@ package replicate
 import (
 	"log/slog"
 	"math"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -35,21 +36,30 @@ type Penalties struct {
 	drops  uint64
 }
 
-// PenaltyStats counts faults by where they were seen (the reason's prefix:
-// gossip, topic, advert, sync) and the disconnections they caused.
+// PenaltyStats counts faults by reason and the disconnections they caused.
+// A reason is where the fault was seen and, for the record rules, which
+// rule: "gossip:bad-signature", "topic:wrong-topic", "advert:malformed";
+// sync faults count as "sync", anything else as "other", so a peer cannot
+// grow the table.
 type PenaltyStats struct {
 	Faults map[string]uint64
 	Drops  uint64
 }
 
-// faultSources are the reason prefixes counted apart; others count as
-// "other", so a peer cannot grow the table.
-var faultSources = map[string]bool{"gossip": true, "topic": true, "advert": true, "sync": true}
+var faultSources = map[string]bool{"gossip": true, "topic": true, "advert": true}
 
-func faultSource(reason string) string {
-	src, _, _ := strings.Cut(reason, ":")
-	if faultSources[src] {
-		return src
+// reasonCode matches the registry's and the record package's reason codes.
+var reasonCode = regexp.MustCompile(`^[a-z][a-z-]{0,39}$`)
+
+func faultReason(reason string) string {
+	src, code, _ := strings.Cut(reason, ":")
+	switch {
+	case faultSources[src] && reasonCode.MatchString(code):
+		return src + ":" + code
+	case faultSources[src]:
+		return src + ":other"
+	case src == "sync":
+		return "sync"
 	}
 	return "other"
 }
@@ -90,7 +100,7 @@ func (p *Penalties) Fault(id peer.ID, reason string) {
 	p.points[id] = penalty{pts, now}
 	first := !p.logged[id]
 	p.logged[id] = true
-	p.faults[faultSource(reason)]++
+	p.faults[faultReason(reason)]++
 	drop := pts >= dropAt && p.h != nil
 	if drop {
 		p.drops++
