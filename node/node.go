@@ -18,6 +18,7 @@ import (
 	"github.com/ipfs/go-cid"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
@@ -84,7 +85,23 @@ type Node struct {
 // Start opens the repo's datastore and brings up every part of the node. The
 // repo must already be open (and so locked). On error everything started so
 // far is stopped again.
-func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err error) {
+func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (*Node, error) {
+	return StartWith(ctx, r, log, StartOptions{})
+}
+
+// StartOptions change how StartWith builds a node. The zero value is the
+// daemon's node, as Start builds it.
+type StartOptions struct {
+	// Host, when set, is the libp2p host the node runs on instead of one
+	// built from the repo's p2p config (see p2p.Wrap): an in-process
+	// simulation gives each node a mocknet peer. It must carry the repo's
+	// identity. The node owns it from then on: Close closes it, and so does
+	// a failed start.
+	Host host.Host
+}
+
+// StartWith is Start with options.
+func StartWith(ctx context.Context, r *repo.Repo, log *slog.Logger, o StartOptions) (_ *Node, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -92,6 +109,9 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	n := &Node{Repo: r, log: log, started: time.Now(), cancel: cancel}
 	defer func() {
 		if err != nil {
+			if n.Host == nil && o.Host != nil {
+				o.Host.Close()
+			}
 			n.Close()
 		}
 	}()
@@ -104,8 +124,13 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.Hub = events.New(4096)
 
-	if n.Host, err = p2p.New(p2p.Options{Key: r.Key, Config: r.Config, DB: n.DB.DB, Registerer: reg,
-		Logger: log.With("subsystem", "p2p")}); err != nil {
+	hostOpts := p2p.Options{Key: r.Key, Config: r.Config, DB: n.DB.DB, Registerer: reg, Logger: log.With("subsystem", "p2p")}
+	if o.Host != nil {
+		n.Host, err = p2p.Wrap(o.Host, hostOpts)
+	} else {
+		n.Host, err = p2p.New(hostOpts)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if n.Store, err = registry.Open(n.DB.DB, registry.Options{
@@ -167,7 +192,8 @@ func Start(ctx context.Context, r *repo.Repo, log *slog.Logger) (_ *Node, err er
 	go func() { defer n.wg.Done(); mcpSrv.Watch(runCtx) }()
 	dash, err := ui.New(ui.Config{Backend: n, Work: workAPI{n}, Trust: trustAPI{n}, Gov: govAPI{n}, Hub: n.Hub,
 		Version: Version, Log: log.With("subsystem", "ui"),
-		Settings: func() []ui.Setting { return ui.ConfigSettings(&n.Repo.Config) }})
+		Settings:  func() []ui.Setting { return ui.ConfigSettings(&n.Repo.Config) },
+		Datastore: r.Path(repo.DatastoreDir)})
 	if err != nil {
 		return nil, err
 	}
