@@ -16,8 +16,9 @@ test: deps
 	go test -count=1 -timeout 20m ./...
 
 # Every benchmark of the project, one after another, rewriting docs/perf.md
-# above its marker line and docs/img/perf-*.png (cmd/agora-bench). A full
-# run takes about 15 minutes on 2 cores; `make bench BENCHFLAGS=-short` is a
-# smoke run, BENCHFLAGS='-only delegation' runs one job.
+# above its marker line and docs/img/perf-*.png (cmd/agora-bench). The
+# benchmarks take 4-10 minutes on 2 cores, plus 2-3 minutes for the scale
+# simulation of testbed/sim at 30 nodes (BENCHFLAGS='-skip scale-sim' leaves it out);
+# BENCHFLAGS=-short is a smoke run, BENCHFLAGS='-only delegation' one job.
 bench:
 	go run ./cmd/agora-bench $(BENCHFLAGS)

@@ -2,12 +2,15 @@ package registry
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"flag"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/dgraph-io/badger/v4"
 
 	"github.com/agora-p2p/agora/protocol/body"
 	"github.com/agora-p2p/agora/protocol/canon"
@@ -17,9 +20,11 @@ import (
 
 // The benchmarks report ingest against its raw baseline, as docs/perf.md
 // wants: the ratio of BenchmarkIngest's rate to BenchmarkVerifyBaseline's,
-// measured in the same run, on the same records, with the same goroutines.
+// measured in the same run, on the same records, with the same goroutines;
+// BenchmarkBaselineBadgerWrite is the other raw baseline, the same records
+// written to badger with the same durability. cmd/agora-bench runs all three:
 //
-//	go test -run '^$' -bench 'Ingest$|VerifyBaseline' -benchtime 50000x ./registry
+//	go test -run '^$' -bench 'Ingest$|VerifyBaseline|BaselineBadgerWrite' -benchtime 50000x ./registry
 //
 // Ingest needs many callers in flight to fill its group commits (each caller
 // waits for the disk sync), as gossip validation provides; the verify
@@ -134,5 +139,109 @@ func BenchmarkVerifyBaseline(b *testing.B) {
 				return
 			}
 		}
+	})
+}
+
+// BenchmarkBaselineBadgerWrite is the raw badger write of the same records
+// with the same parallelism, into a badger opened with the node's options
+// (BadgerOptions: SyncWrites, no compactors, the node's compaction driver):
+// each op is one record set under its 32-byte hash and acknowledged once
+// durable, with no verification, decoding, indexes or checks.
+//
+// "txn-each": every caller commits its record in its own transaction
+// (badger groups the transactions that arrive together into one write and
+// one log sync). "group-commit": callers hand their record to one
+// committer, which writes all the records waiting (up to 1,024) in one
+// transaction and acknowledges them when its commit returns, as the
+// registry's committer does: the floor of BenchmarkIngest.
+func BenchmarkBaselineBadgerWrite(b *testing.B) {
+	b.Run("txn-each", func(b *testing.B) {
+		recs := benchRecords(b, b.N)
+		db := openDB(b, b.TempDir(), nil)
+		defer closeDB(db)
+		var next atomic.Int64
+		b.SetParallelism(*benchParallelism)
+		b.SetBytes(int64(len(recs[0].raw)))
+		cpu0 := cpuTime()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				r := recs[next.Add(1)-1]
+				key := sha256.Sum256(r.raw)
+				if err := db.Update(func(txn *badger.Txn) error { return txn.Set(key[:], r.raw) }); err != nil {
+					b.Errorf("badger write: %v", err)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		if cpu0 >= 0 {
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		}
+	})
+	b.Run("group-commit", func(b *testing.B) {
+		recs := benchRecords(b, b.N)
+		db := openDB(b, b.TempDir(), nil)
+		defer closeDB(db)
+		type write struct {
+			raw  []byte
+			done chan error
+		}
+		queue := make(chan write, 4096)
+		var commits atomic.Int64
+		committed := make(chan struct{})
+		go func() {
+			defer close(committed)
+			for w := range queue {
+				batch := []write{w}
+			more:
+				for len(batch) < 1024 {
+					select {
+					case w, ok := <-queue:
+						if !ok {
+							break more
+						}
+						batch = append(batch, w)
+					default:
+						break more
+					}
+				}
+				err := db.Update(func(txn *badger.Txn) error {
+					for _, w := range batch {
+						key := sha256.Sum256(w.raw)
+						if err := txn.Set(key[:], w.raw); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				commits.Add(1)
+				for _, w := range batch {
+					w.done <- err
+				}
+			}
+		}()
+		var next atomic.Int64
+		b.SetParallelism(*benchParallelism)
+		b.SetBytes(int64(len(recs[0].raw)))
+		cpu0 := cpuTime()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			done := make(chan error, 1)
+			for pb.Next() {
+				queue <- write{recs[next.Add(1)-1].raw, done}
+				if err := <-done; err != nil {
+					b.Errorf("badger write: %v", err)
+					return
+				}
+			}
+		})
+		b.StopTimer()
+		close(queue)
+		<-committed
+		if cpu0 >= 0 {
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		}
+		b.ReportMetric(float64(b.N)/float64(max(commits.Load(), 1)), "records/sync")
 	})
 }

@@ -6,11 +6,18 @@ package capindex_test
 // same run. Nothing here is a timed assertion; see docs/perf.md.
 //
 //	go test -run '^$' -bench AdvertPropagation -benchtime 5x ./node/capindex
+//
+// With AGORA_BENCH_SAMPLES naming a directory, it writes every node's
+// arrival delay of every iteration (ms, one a line) there, for the advert
+// (advert-propagation.samples) and the raw message
+// (gossipsub-propagation.samples), for cmd/agora-bench's plots.
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -437,6 +444,8 @@ func BenchmarkAdvertPropagation(b *testing.B) {
 		fmt.Fprintf(&line, " %.0f/%.0f", ms(rawFull[i]), ms(advFull[i]))
 	}
 	b.Logf("all 99 nodes, raw/advert ms, per iteration:%s", line.String())
+	writeSamples(b, "gossipsub-propagation", rawAll)
+	writeSamples(b, "advert-propagation", advAll)
 	slices.Sort(rawAll)
 	slices.Sort(advAll)
 	slices.Sort(rawFull)
@@ -452,4 +461,22 @@ func BenchmarkAdvertPropagation(b *testing.B) {
 	b.ReportMetric(ms(q(rawFull, 0.5)), "raw_all_ms")
 	b.ReportMetric(ms(q(advFull, 0.5)), "adv_all_ms")
 	b.ReportMetric(float64(q(advFull, 0.5))/float64(q(rawFull, 0.5)), "all_ratio")
+}
+
+// writeSamples writes ds in milliseconds, one a line, to
+// $AGORA_BENCH_SAMPLES/<name>.samples when that variable names a
+// directory (cmd/agora-bench sets it, for its plots); otherwise it does
+// nothing.
+func writeSamples(tb testing.TB, name string, ds []time.Duration) {
+	dir := os.Getenv("AGORA_BENCH_SAMPLES")
+	if dir == "" || len(ds) == 0 {
+		return
+	}
+	var out strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&out, "%.3f\n", float64(d)/float64(time.Millisecond))
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".samples"), []byte(out.String()), 0o644); err != nil {
+		tb.Logf("samples: %v", err)
+	}
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,6 +61,9 @@ type gossipNet struct {
 	readers sync.WaitGroup
 	pings   chan ping
 	pingSeq uint64
+	// pingArrivals is every node's arrival delay of every gossipAll
+	// message, for the benchmark's samples.
+	pingArrivals []time.Duration
 }
 
 type gossipNode struct {
@@ -379,6 +384,7 @@ func (gn *gossipNet) gossipAll(ctx context.Context, count int) (time.Duration, e
 			case p := <-gn.pings:
 				if p.seq == seq && p.node != from.i {
 					got[p.node] = true
+					gn.pingArrivals = append(gn.pingArrivals, p.at.Sub(start))
 					if p.at.After(last) {
 						last = p.at
 					}
@@ -647,6 +653,18 @@ func TestTallyConvergenceMocknet(t *testing.T) {
 // one gossip message takes to reach all nodes on the same network.
 //
 //	go test -run '^$' -bench TallyConvergence -benchtime 1x ./node/governance/
+//
+// Run it with -benchtime 1x (and -count N for more samples): a second round
+// on the same network fails, because the first round's proposal passes and
+// sets vote.duration_s to two days, under which the next round's 5 s
+// voting period is refused (Service's proposal check), so no final tally
+// ever comes.
+//
+// With AGORA_BENCH_SAMPLES naming a directory, it writes every node's time
+// to the founder's final tally in every round (tally-convergence.samples)
+// and every node's arrival delay of the baseline's gossip messages
+// (tally-gossip-baseline.samples) there, in ms, one a line, for
+// cmd/agora-bench's plots.
 func BenchmarkTallyConvergence(b *testing.B) {
 	const nodes, voters = 50, 10
 	gn := newGossipNet(b, nodes)
@@ -660,6 +678,7 @@ func BenchmarkTallyConvergence(b *testing.B) {
 		b.Fatal(err)
 	}
 	var p50, worst, reach, tallies float64
+	var samples []time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		// Each round sets a new value, so the policy changes every time.
@@ -667,12 +686,15 @@ func BenchmarkTallyConvergence(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		samples = append(samples, took...)
 		p50 += ms(took[(len(took)-1)/2])
 		worst += ms(took[len(took)-1])
 		reach += ms(r.reach)
 		tallies += ms(all.Sub(r.closeAt))
 	}
 	b.StopTimer()
+	writeSamples(b, "tally-convergence", samples)
+	writeSamples(b, "tally-gossip-baseline", gn.pingArrivals)
 	n := float64(b.N)
 	b.ReportMetric(p50/n, "ms-to-identical-p50")
 	b.ReportMetric(worst/n, "ms-to-identical-max")
@@ -707,3 +729,21 @@ func (gn *gossipNet) measure(ctx context.Context, value int64, voters int) (roun
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// writeSamples writes ds in milliseconds, one a line, to
+// $AGORA_BENCH_SAMPLES/<name>.samples when that variable names a
+// directory (cmd/agora-bench sets it, for its plots); otherwise it does
+// nothing.
+func writeSamples(tb testing.TB, name string, ds []time.Duration) {
+	dir := os.Getenv("AGORA_BENCH_SAMPLES")
+	if dir == "" || len(ds) == 0 {
+		return
+	}
+	var out strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&out, "%.3f\n", float64(d)/float64(time.Millisecond))
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".samples"), []byte(out.String()), 0o644); err != nil {
+		tb.Logf("samples: %v", err)
+	}
+}

@@ -5,7 +5,12 @@ package tasks_test
 // (one stream, ~22-byte request, ~150-byte reply signed with Ed25519 and
 // verified). Nothing here is a timed assertion; see docs/perf.md.
 //
-//	go test -run '^$' -bench 'SignedEcho|Delegation' -benchtime 2000x ./node/tasks
+//	go test -run '^$' -bench 'SignedEcho|Delegation|BaselineStreamEcho' -benchtime 2000x ./node/tasks
+//
+// BenchmarkBaselineStreamEcho is the rawer baseline: the same round trip
+// with no signature. With AGORA_BENCH_SAMPLES naming a directory, the
+// latency benchmarks write each latency (ms, one a line) there as
+// <figure>.samples, for cmd/agora-bench's plots.
 //
 // The ns/op of BenchmarkDelegation and BenchmarkDelegationThroughput
 // covers an echo and a delegation together; read the custom metrics.
@@ -13,13 +18,20 @@ package tasks_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/agora-p2p/agora/node/tasks"
 )
@@ -148,6 +160,8 @@ func BenchmarkDelegation(b *testing.B) {
 		fmt.Fprintf(&steps, " %s %.0f µs;", name, micros(p50))
 	}
 	b.Logf("median time from Submit to:%s", strings.TrimSuffix(steps.String(), ";"))
+	writeSamples(b, "signed-echo-latency", echoes)
+	writeSamples(b, "delegation-latency", tasksDone)
 	e50, e99 := latencies(echoes)
 	d50, d99 := latencies(tasksDone)
 	b.ReportMetric(micros(e50), "echo_p50_us")
@@ -283,4 +297,128 @@ func reportFailures(b *testing.B, failed map[string]int, races int64) {
 	b.ReportMetric(float64(rejected), "rejected")
 	b.ReportMetric(float64(other), "failed")
 	b.ReportMetric(float64(races), "wait_races")
+}
+
+// The raw stream echo: the signed echo's round trip (a new stream, the
+// same request, a reply of the same text) with no signature and no
+// verification.
+const rawEchoProtocol = "/agora-bench/raw-echo/1.0.0"
+
+func serveRawEcho(h host.Host) {
+	h.SetStreamHandler(rawEchoProtocol, func(st network.Stream) {
+		defer st.Close()
+		_ = st.SetDeadline(time.Now().Add(10 * time.Second))
+		in, err := io.ReadAll(io.LimitReader(st, maxEcho))
+		if err != nil {
+			_ = st.Reset()
+			return
+		}
+		reply := fmt.Sprintf(`{"words":2,"lines":1,"chars":11,"input_bytes":%d,"agent":"builtin","skill":"text.stats","status":"completed","task":"Xq3v9kLmNp2RsTuW","ended":%d}`,
+			len(in), time.Now().UnixMilli())
+		if _, err := st.Write([]byte(reply)); err != nil {
+			_ = st.Reset()
+		}
+	})
+}
+
+func rawEcho(ctx context.Context, h host.Host, p peer.ID, payload []byte) error {
+	st, err := h.NewStream(ctx, p, rawEchoProtocol)
+	if err != nil {
+		return err
+	}
+	_ = st.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := st.Write(payload); err != nil {
+		_ = st.Reset()
+		return err
+	}
+	if err := st.CloseWrite(); err != nil {
+		_ = st.Reset()
+		return err
+	}
+	in, err := io.ReadAll(io.LimitReader(st, maxEcho))
+	if err != nil {
+		_ = st.Reset()
+		return err
+	}
+	_ = st.Close()
+	if len(in) < 100 {
+		return errBadEcho
+	}
+	return nil
+}
+
+// BenchmarkBaselineStreamEcho is the raw libp2p baseline of the delegation
+// benchmarks: a stream echo without a signature between two loopback
+// hosts, "sequential" (p50 and p99, against BenchmarkSignedEcho and
+// BenchmarkDelegation) and "parallel-64" (64 goroutines, echo_ops/s,
+// against BenchmarkDelegationThroughput).
+func BenchmarkBaselineStreamEcho(b *testing.B) {
+	a, _ := loopbackHost(b)
+	h, _ := loopbackHost(b)
+	defer a.Close()
+	defer h.Close()
+	serveRawEcho(h)
+	ctx := context.Background()
+	if err := a.Connect(ctx, h.Peerstore().PeerInfo(h.ID())); err != nil {
+		b.Fatal(err)
+	}
+	for range 50 {
+		if err := rawEcho(ctx, a, h.ID(), benchInput); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("sequential", func(b *testing.B) {
+		ds := make([]time.Duration, 0, b.N)
+		for range b.N {
+			start := time.Now()
+			if err := rawEcho(ctx, a, h.ID(), benchInput); err != nil {
+				b.Fatal(err)
+			}
+			ds = append(ds, time.Since(start))
+		}
+		b.StopTimer()
+		writeSamples(b, "stream-echo-latency", ds)
+		p50, p99 := latencies(ds)
+		b.ReportMetric(micros(p50), "p50_us")
+		b.ReportMetric(micros(p99), "p99_us")
+	})
+	b.Run("parallel-64", func(b *testing.B) {
+		const workers = 64
+		var next, failed atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for next.Add(1) <= int64(b.N) {
+					if rawEcho(ctx, a, h.ID(), benchInput) != nil {
+						failed.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		d := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(int64(b.N)-failed.Load())/d.Seconds(), "echo_ops/s")
+		b.ReportMetric(float64(failed.Load()), "echo_errors")
+	})
+}
+
+// writeSamples writes ds in milliseconds, one a line, to
+// $AGORA_BENCH_SAMPLES/<name>.samples when that variable names a
+// directory (cmd/agora-bench sets it); otherwise it does nothing.
+func writeSamples(tb testing.TB, name string, ds []time.Duration) {
+	dir := os.Getenv("AGORA_BENCH_SAMPLES")
+	if dir == "" || len(ds) == 0 {
+		return
+	}
+	var out strings.Builder
+	for _, d := range ds {
+		fmt.Fprintf(&out, "%.3f\n", float64(d)/float64(time.Millisecond))
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".samples"), []byte(out.String()), 0o644); err != nil {
+		tb.Logf("samples: %v", err)
+	}
 }
