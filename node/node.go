@@ -156,6 +156,7 @@ func StartWith(ctx context.Context, r *repo.Repo, log *slog.Logger, o StartOptio
 		// messages for debugging.
 		pubsub.WithLogger(slog.New(atLeast{log.Handler(), slog.LevelDebug}).With("subsystem", "pubsub")),
 	}
+	psOpts = append(psOpts, communities.PubSubOptions()...)
 	if n.Host.DHT != nil {
 		psOpts = append(psOpts, pubsub.WithDiscovery(drouting.NewRoutingDiscovery(n.Host.DHT)))
 	}

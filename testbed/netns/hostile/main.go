@@ -28,6 +28,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/agora-p2p/agora/node/communities"
 	"github.com/agora-p2p/agora/node/repo"
 	"github.com/agora-p2p/agora/protocol/body"
 	"github.com/agora-p2p/agora/protocol/community"
@@ -220,7 +221,10 @@ func badSync(ctx context.Context, h host.Host, members []peer.AddrInfo, rep *Rep
 // badGossip joins the community's topics and publishes every kind of bad
 // record, plus a replay of an honest one.
 func badGossip(ctx context.Context, h host.Host, key crypto.PrivKey, comm cid.Cid, rep *Report) error {
-	ps, err := pubsub.NewGossipSub(ctx, h, pubsub.WithMaxMessageSize(128<<10))
+	// It speaks the community topics' protocol (unsigned messages, content
+	// IDs), as a member's software would: what it sends gets past gossipsub
+	// to Agora's validators.
+	ps, err := pubsub.NewGossipSub(ctx, h, append(communities.PubSubOptions(), pubsub.WithMaxMessageSize(128<<10))...)
 	if err != nil {
 		return err
 	}
