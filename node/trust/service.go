@@ -123,7 +123,9 @@ type Service struct {
 	scores  map[peer.ID]float64
 
 	computations atomic.Int64
-	computeMu    sync.Mutex // one recomputation at a time
+	gen          atomic.Uint64 // bumped by Changed: the inputs changed
+	last         computed      // the last recomputation; computeMu guards it
+	computeMu    sync.Mutex    // one recomputation at a time
 }
 
 // state is one community's records and results.
@@ -138,6 +140,16 @@ type state struct {
 	founders           map[peer.ID]bool
 	certs              map[string]certify.Decision
 	at                 map[string]atResult // CommunityAt's cache
+}
+
+// computed is what the last recomputation saw, to tell whether the next
+// scheduled one would change anything.
+type computed struct {
+	at         time.Time
+	gen        uint64
+	cut        int64 // the community vector's cut
+	newest     int64 // the newest rating's creation time (unix ms)
+	nextExpiry int64 // the earliest attestation expiry after it (0: none)
 }
 
 type atResult struct {
@@ -243,6 +255,7 @@ func (s *Service) Refresh() error {
 // Changed asks for a recomputation soon (a community joined, the trusted
 // peers changed, the policy changed).
 func (s *Service) Changed() {
+	s.gen.Add(1)
 	select {
 	case s.dirty <- struct{}{}:
 	default:
@@ -279,6 +292,7 @@ func (s *Service) loop(ctx context.Context) {
 		now := s.cfg.Now()
 		wait := min(s.cfg.Refresh, now.Truncate(CommunityEpoch).Add(CommunityEpoch).Sub(now)+10*time.Millisecond)
 		refresh := time.NewTimer(wait)
+		scheduled := false
 		select {
 		case <-ctx.Done():
 			refresh.Stop()
@@ -291,6 +305,7 @@ func (s *Service) loop(ctx context.Context) {
 			case <-time.After(s.cfg.Debounce):
 			}
 		case <-refresh.C:
+			scheduled = true
 		}
 		// A missed notification or a new community: read the registry
 		// again, which is the truth.
@@ -299,6 +314,11 @@ func (s *Service) loop(ctx context.Context) {
 			if err := s.reload(); err != nil {
 				s.log.Warn("cannot read the registry for reputation", "err", err)
 			}
+			s.gen.Add(1)
+		}
+		// A scheduled wake-up is skipped when it would compute the same.
+		if scheduled && !s.stale(s.cfg.Now()) {
+			continue
 		}
 		s.recompute()
 	}
@@ -387,14 +407,39 @@ func (st *state) take(r *registry.Stored) bool {
 	return true
 }
 
+// stale reports whether a scheduled recomputation at now would compute
+// anything new: the inputs changed, a rating created since the last cut
+// now falls before the community cut, an attestation expired, or Refresh
+// passed (the personal vector's decay moves on; slowly, with a 90-day
+// half-life, and every rating decays alike, which normalisation cancels).
+// An idle node with many records recomputes once per Refresh instead of at
+// every 10 s epoch.
+func (s *Service) stale(now time.Time) bool {
+	s.computeMu.Lock()
+	defer s.computeMu.Unlock()
+	l := s.last
+	cut := now.Truncate(CommunityEpoch).UnixMilli()
+	switch {
+	case l.at.IsZero(), s.gen.Load() != l.gen, now.Sub(l.at) >= s.cfg.Refresh:
+		return true
+	case cut != l.cut && l.newest >= l.cut:
+		return true
+	case l.nextExpiry != 0 && now.UnixMilli() >= l.nextExpiry:
+		return true
+	}
+	return false
+}
+
 // recompute computes every community's vectors and certifications from the
 // records taken in so far, then the gossip scores.
 func (s *Service) recompute() {
 	s.computeMu.Lock()
 	defer s.computeMu.Unlock()
+	gen := s.gen.Load()
 	now := s.cfg.Now()
 	ms := now.UnixMilli()
 	cut := now.Truncate(CommunityEpoch).UnixMilli()
+	var newest, nextExpiry int64
 	type input struct {
 		id       cid.Cid
 		ratings  []reputation.Rating
@@ -419,9 +464,13 @@ func (s *Service) recompute() {
 		}
 		for _, r := range st.ratings {
 			in.ratings = append(in.ratings, r)
+			newest = max(newest, r.Created)
 		}
 		for _, a := range st.atts {
 			in.atts = append(in.atts, a)
+			if a.Expires > ms && (nextExpiry == 0 || a.Expires < nextExpiry) {
+				nextExpiry = a.Expires
+			}
 		}
 		in.seeds = append([]peer.ID{s.self}, in.founders...)
 		for p := range s.trusted {
@@ -495,6 +544,7 @@ func (s *Service) recompute() {
 	}
 	s.scores = scores
 	s.mu.Unlock()
+	s.last = computed{at: now, gen: gen, cut: cut, newest: newest, nextExpiry: nextExpiry}
 	s.computations.Add(1)
 	if s.cfg.OnUpdate != nil {
 		s.cfg.OnUpdate()

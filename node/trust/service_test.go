@@ -32,7 +32,8 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
@@ -392,5 +393,56 @@ func TestFollowsNewRecords(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the feedback never reached the personal vector")
 		}
+	}
+}
+
+// TestScheduledRecomputeSkipsWhenNothingChanged: an idle node does not
+// recompute at every epoch; it does when a rating crosses into the
+// community cut, an attestation expires, the inputs change, or Refresh
+// passes.
+func TestScheduledRecomputeSkipsWhenNothingChanged(t *testing.T) {
+	f := newFixture(t)
+	execKey, _ := newKey(t)
+	rc := f.receipt(execKey, f.self, 1)
+	f.ingest(f.key, record.KindFeedback, body.Feedback{Receipt: rc, Score: 900})
+	_, subject := newKey(t)
+	expires := f.clk.Now().Add(95 * time.Second).UnixMilli()
+	f.ingest(f.key, record.KindAttestation, body.Attestation{Subject: body.Subject{Type: body.SubjectPeer, ID: subject.String()},
+		Predicate: "agora:audit/manual/v1", Verdict: body.VerdictPass, Expires: expires})
+	f.settle()
+	s := f.svc
+
+	// The rating was created in the current epoch: the next epoch's cut
+	// takes it in, so that epoch is due.
+	f.clk.Add(CommunityEpoch)
+	if !s.stale(f.clk.Now()) {
+		t.Fatal("the epoch that takes a new rating into the cut is not due")
+	}
+	f.settle()
+	// Nothing changed since: the following epochs are not.
+	for range 3 {
+		f.clk.Add(CommunityEpoch)
+		if s.stale(f.clk.Now()) {
+			t.Fatalf("at %v, with nothing new, a scheduled recomputation is due", f.clk.Now())
+		}
+	}
+	// An attestation's expiry is.
+	f.clk.Set(time.UnixMilli(expires))
+	if !s.stale(f.clk.Now()) {
+		t.Fatal("the attestation's expiry is not due")
+	}
+	f.settle()
+	if s.stale(f.clk.Now()) {
+		t.Fatal("due again right after a recomputation")
+	}
+	// So is any change of the inputs, and Refresh's period.
+	s.Changed()
+	if !s.stale(f.clk.Now()) {
+		t.Fatal("a change is not due")
+	}
+	f.settle()
+	f.clk.Add(time.Minute)
+	if !s.stale(f.clk.Now()) {
+		t.Fatal("Refresh's period passed and nothing is due")
 	}
 }
