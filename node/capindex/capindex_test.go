@@ -2,6 +2,8 @@ package capindex
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -197,5 +199,38 @@ func TestAdvertiser(t *testing.T) {
 	}
 	if len(x.Providers(c, "math.eval")) != 1 {
 		t.Fatal("own advert not in the index")
+	}
+}
+
+// TestRankFromSpreadsTies: equally good providers are ordered by
+// rendezvous hashing of (requester, provider): the same requester always
+// sees the same order, different requesters spread over the providers,
+// and a better score still wins.
+func TestRankFromSpreadsTies(t *testing.T) {
+	var ps []Provider
+	for i := range 5 {
+		ps = append(ps, Provider{Peer: peer.ID(fmt.Sprintf("provider-%d", i)), Agent: "a"})
+	}
+	first := map[peer.ID]int{}
+	for i := range 1000 {
+		self := peer.ID(fmt.Sprintf("requester-%d", i))
+		got := RankFrom(self, ps)
+		if again := RankFrom(self, slices.Clone(ps)); !slices.EqualFunc(got, again, func(a, b Provider) bool { return a.Peer == b.Peer }) {
+			t.Fatalf("%s: two rankings of the same providers differ", self)
+		}
+		first[got[0].Peer]++
+	}
+	for _, p := range ps {
+		// 1000 requesters over 5 providers: about 200 each.
+		if n := first[p.Peer]; n < 120 || n > 280 {
+			t.Errorf("%s ranks first for %d of 1000 requesters: %v", p.Peer, n, first)
+		}
+	}
+	better := slices.Clone(ps)
+	better[3].Stats = Stats{Attempts: 10, Successes: 10, LatencyMS: 20}
+	for i := range 50 {
+		if got := RankFrom(peer.ID(fmt.Sprintf("r-%d", i)), better); got[0].Peer != better[3].Peer {
+			t.Fatalf("the better provider is not first: %v", got[0].Peer)
+		}
 	}
 }

@@ -1,8 +1,12 @@
 package capindex
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
 	"math"
 	"slices"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // Score is a provider's rank score, higher first: the product of
@@ -36,8 +40,33 @@ func Score(p Provider) float64 {
 // Rank orders providers by Score, best first; ties go to the lower load,
 // then the lower peer ID, then agent name, so the order is deterministic.
 // It returns a new slice.
-func Rank(ps []Provider) []Provider {
+func Rank(ps []Provider) []Provider { return rank(ps, nil) }
+
+// RankFrom is Rank as seen by requester self: ties of score and load go
+// to the provider that ranks first in rendezvous hashing of (self,
+// provider), not to the lowest peer ID. Every requester orders the same
+// providers the same way each time, but different requesters spread over
+// equally good providers instead of all choosing the same one (which a
+// fresh community, where nobody has observed anybody yet, is all ties).
+func RankFrom(self peer.ID, ps []Provider) []Provider {
+	return rank(ps, func(p Provider) uint64 {
+		h := sha256.New()
+		h.Write([]byte(self))
+		h.Write([]byte{0})
+		h.Write([]byte(p.Peer))
+		return binary.BigEndian.Uint64(h.Sum(nil))
+	})
+}
+
+func rank(ps []Provider, weight func(Provider) uint64) []Provider {
 	out := slices.Clone(ps)
+	var w map[peer.ID]uint64
+	if weight != nil {
+		w = make(map[peer.ID]uint64, len(out))
+		for _, p := range out {
+			w[p.Peer] = weight(p)
+		}
+	}
 	slices.SortStableFunc(out, func(a, b Provider) int {
 		sa, sb := Score(a), Score(b)
 		switch {
@@ -52,6 +81,11 @@ func Rank(ps []Provider) []Provider {
 			return 1
 		case a.Load != b.Load:
 			if a.Load < b.Load {
+				return -1
+			}
+			return 1
+		case w != nil && w[a.Peer] != w[b.Peer]:
+			if w[a.Peer] > w[b.Peer] {
 				return -1
 			}
 			return 1

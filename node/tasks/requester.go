@@ -203,7 +203,7 @@ func (s *Service) candidates(r Request, comm cid.Cid) []candidate {
 		seen[p] = true
 	}
 	exit := s.exitFor(r)
-	for _, p := range capindex.Rank(s.cfg.Index.Providers(comm, r.Skill)) {
+	for _, p := range capindex.RankFrom(s.self, s.cfg.Index.Providers(comm, r.Skill)) {
 		if p.Peer == s.self || seen[p.Peer] || !exit.AllowsPeer(p.Peer.String(), false) || p.Distrusted || (r.CertifiedOnly && !p.Certified) {
 			continue
 		}
