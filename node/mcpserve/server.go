@@ -18,6 +18,7 @@ import (
 const (
 	DefaultRefreshEvery = 30 * time.Second
 	DefaultMaxAge       = 2 * time.Second
+	DefaultDebounce     = 250 * time.Millisecond
 	// sessionTimeout frees the HTTP sessions of clients that went away
 	// without saying so.
 	sessionTimeout = 30 * time.Minute
@@ -41,6 +42,11 @@ type Options struct {
 	// tools; an older list is re-read first (DefaultMaxAge). A call to a
 	// tool the list lacks always re-reads it.
 	MaxAge time.Duration
+	// Debounce is how long Watch lets a burst of change signals settle
+	// before it re-reads the skills (DefaultDebounce): in a busy community
+	// adverts change many times a second, and each re-read rebuilds the
+	// whole tool list.
+	Debounce time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 }
@@ -77,6 +83,9 @@ func New(src Source, opts Options) *Server {
 	}
 	if opts.RefreshEvery <= 0 {
 		opts.RefreshEvery = DefaultRefreshEvery
+	}
+	if opts.Debounce <= 0 {
+		opts.Debounce = DefaultDebounce
 	}
 	if opts.MaxAge <= 0 {
 		opts.MaxAge = DefaultMaxAge
@@ -176,6 +185,13 @@ func (s *Server) Watch(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-kick:
+			if !sleep(ctx, s.opts.Debounce) {
+				return
+			}
+			select { // the signals of the burst are one re-read
+			case <-kick:
+			default:
+			}
 		case <-tick.C:
 		}
 	}

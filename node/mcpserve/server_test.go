@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -295,5 +296,53 @@ func TestToolListFollowsTheSource(t *testing.T) {
 	}
 	if tools := toolsByName(t, cs); tools["text.stats"] != nil || tools["text.upper"] == nil {
 		t.Fatalf("after disabling builtin: %v", tools)
+	}
+}
+
+// burstSource is a node source that signals a burst of changes and counts
+// how often the server re-reads the skills.
+type burstSource struct {
+	*nodeSource
+	reads atomic.Int64
+	burst int
+	sent  chan struct{}
+}
+
+func (b *burstSource) Skills(ctx context.Context) ([]api.SkillOffer, error) {
+	b.reads.Add(1)
+	return b.nodeSource.Skills(ctx)
+}
+
+func (b *burstSource) Watch(ctx context.Context, changed func()) error {
+	for range b.burst {
+		changed()
+		time.Sleep(2 * time.Millisecond) // adverts arriving one after another
+	}
+	close(b.sent)
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestWatchDebouncesBursts: a stream of change signals (adverts changing
+// many times a second in a busy community) costs a re-read per debounce
+// period, not one per signal.
+func TestWatchDebouncesBursts(t *testing.T) {
+	src := &burstSource{nodeSource: newNodeSource(t), burst: 150, sent: make(chan struct{})}
+	srv := New(src, Options{Debounce: 100 * time.Millisecond, RefreshEvery: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Watch(ctx) }()
+	<-src.sent
+	// The last signal's re-read comes one debounce period later.
+	deadline := time.Now().Add(10 * time.Second)
+	for before := src.reads.Load(); src.reads.Load() == before && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	// 150 signals over at least 300 ms: one read at start, then about one
+	// per 100 ms. Without the debounce it was one per signal.
+	if n := src.reads.Load(); n < 2 || n > 12 {
+		t.Errorf("%d change signals caused %d reads of the skills, want 2 to 12", src.burst, n)
 	}
 }
