@@ -77,6 +77,7 @@ type Node struct {
 	trust    atomic.Pointer[trust.Service]       // n.Trust, for gossipsub's score
 	gov      atomic.Pointer[governance.Service]  // n.Gov, for early readers
 	audits   *rate.Limiter                       // the auditor's budget
+	pulls    *puller                             // advert exchanges with joining members
 	started  time.Time
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup

@@ -105,6 +105,25 @@ func (n *Node) startWork(ctx context.Context) error {
 		}
 	}()
 	go func() { defer n.wg.Done(); n.Advertiser.Run(ctx) }()
+	capindex.ServeExchange(n.Host, n.Index, func(c cid.Cid, p peer.ID) bool {
+		if !n.Comms.IsMember(c) || n.banned(c, p) {
+			return false
+		}
+		// The asker saw this node join the topics; this node may not have
+		// seen it subscribe yet.
+		for range 20 {
+			if slices.Contains(n.Comms.Peers(c), p) {
+				return true
+			}
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		return false
+	})
+	n.pulls = newPuller(ctx, n)
 	return nil
 }
 
@@ -184,6 +203,100 @@ func (a advertSink) ReceiveAdvert(c cid.Cid, rec *record.Record) (bool, error) {
 func (a advertSink) MemberJoined(c cid.Cid, p peer.ID) {
 	if a.n.Advertiser != nil {
 		a.n.Advertiser.MemberJoined(c, p)
+	}
+	if a.n.pulls != nil {
+		a.n.pulls.pull(c, p)
+	}
+}
+
+// puller asks members that join a community's topics for the adverts they
+// hold (capindex.ExchangeProtocol), a few at a time, at most once a minute
+// per member and community, and takes each one in as if it came by gossip.
+type puller struct {
+	ctx  context.Context
+	n    *Node
+	sem  chan struct{}
+	mu   sync.Mutex
+	last map[pullKey]time.Time
+}
+
+type pullKey struct {
+	c cid.Cid
+	p peer.ID
+}
+
+// pullEvery is how often the same member is asked again.
+const pullEvery = time.Minute
+
+func newPuller(ctx context.Context, n *Node) *puller {
+	return &puller{ctx: ctx, n: n, sem: make(chan struct{}, 4), last: map[pullKey]time.Time{}}
+}
+
+func (pl *puller) pull(c cid.Cid, p peer.ID) {
+	if pl.ctx.Err() != nil {
+		return
+	}
+	k := pullKey{c, p}
+	now := time.Now()
+	pl.mu.Lock()
+	if t, ok := pl.last[k]; ok && now.Sub(t) < pullEvery {
+		pl.mu.Unlock()
+		return
+	}
+	pl.last[k] = now
+	for k, t := range pl.last {
+		if now.Sub(t) >= pullEvery {
+			delete(pl.last, k)
+		}
+	}
+	pl.mu.Unlock()
+	pl.n.wg.Add(1)
+	go func() {
+		defer pl.n.wg.Done()
+		select {
+		case pl.sem <- struct{}{}:
+		case <-pl.ctx.Done():
+			return
+		}
+		defer func() { <-pl.sem }()
+		pl.exchange(c, p)
+	}()
+}
+
+// exchange pulls p's adverts of c and takes them in. A record that breaks
+// the rules is the sender's fault, as on the adverts topic.
+func (pl *puller) exchange(c cid.Cid, p peer.ID) {
+	raws, err := capindex.PullAdverts(pl.ctx, pl.n.Host, p, c)
+	if errors.Is(err, capindex.ErrExchange) {
+		pl.n.Repl.Penalties().Fault(p, "advert:exchange")
+	}
+	if err != nil {
+		pl.n.log.Debug("advert exchange failed", "peer", p, "community", c, "err", err)
+	}
+	taken := 0
+	for _, raw := range raws {
+		rec, err := record.Open(raw, time.Now())
+		switch {
+		case err != nil && record.IsSenderFault(err):
+			pl.n.Repl.Penalties().Fault(p, "advert:"+record.Reason(err))
+			return
+		case err != nil:
+			continue // from the future, a newer version: may be fine later
+		case !rec.Community.Equals(c) || rec.Kind != record.KindAdvert:
+			pl.n.Repl.Penalties().Fault(p, "advert:wrong-topic")
+			return
+		}
+		fresh, err := advertSink{pl.n}.ReceiveAdvert(c, rec)
+		if err != nil && record.IsSenderFault(err) {
+			pl.n.Repl.Penalties().Fault(p, "advert:"+record.Reason(err))
+			return
+		}
+		if fresh {
+			taken++
+		}
+	}
+	if taken > 0 {
+		pl.n.log.Debug("took adverts from a member", "peer", p, "community", c, "new", taken, "sent", len(raws))
 	}
 }
 

@@ -208,7 +208,7 @@ func (a *Advertiser) syncOne(ctx context.Context, c cid.Cid, now time.Time, forc
 	if err != nil {
 		return fmt.Errorf("sign advert: %w", err)
 	}
-	a.cfg.Index.Update(c, a.self, rec.Created, adv)
+	a.cfg.Index.update(c, a.self, rec.Created, adv, rec.Raw())
 	if err := a.cfg.Publish(ctx, c, rec.Raw()); err != nil {
 		return err
 	}
@@ -259,5 +259,5 @@ func (x *Index) Receive(community cid.Cid, rec *record.Record) (bool, error) {
 	if !ok {
 		return false, fmt.Errorf("%w: not an advert", record.ErrMalformed)
 	}
-	return x.Update(community, rec.Author, rec.Created, adv), nil
+	return x.update(community, rec.Author, rec.Created, adv, rec.Raw()), nil
 }

@@ -65,6 +65,7 @@ type advert struct {
 	seq     uint64
 	created int64
 	adv     body.Advert
+	raw     []byte // the signed record, to hand to a peer that asks
 }
 
 type statKey struct {
@@ -108,6 +109,10 @@ func New(now func() time.Time) *Index {
 // author's advert with the same or a newer seq, or when the advert has
 // expired.
 func (x *Index) Update(community cid.Cid, author peer.ID, created int64, a body.Advert) bool {
+	return x.update(community, author, created, a, nil)
+}
+
+func (x *Index) update(community cid.Cid, author peer.ID, created int64, a body.Advert, raw []byte) bool {
 	if a.Expires <= x.now().UnixMilli() {
 		return false
 	}
@@ -121,9 +126,28 @@ func (x *Index) Update(community cid.Cid, author peer.ID, created int64, a body.
 	if old, ok := m[author]; ok && old.seq >= a.Seq {
 		return false
 	}
-	m[author] = advert{seq: a.Seq, created: created, adv: a}
+	m[author] = advert{seq: a.Seq, created: created, adv: a, raw: raw}
 	x.signal()
 	return true
+}
+
+// Records returns the signed advert records the index holds for community
+// that have not expired, at most max of them (the ones it took in as
+// records: a peer's, or this node's own once published).
+func (x *Index) Records(community cid.Cid, max int) [][]byte {
+	now := x.now().UnixMilli()
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	var out [][]byte
+	for _, a := range x.adverts[community] {
+		if len(out) == max {
+			break
+		}
+		if a.raw != nil && a.adv.Expires > now {
+			out = append(out, a.raw)
+		}
+	}
+	return out
 }
 
 // Seq returns the seq of author's advert in community, 0 if none.
