@@ -114,7 +114,10 @@ func (s *Service) serve(st network.Stream) {
 		reject(agents.CodeOf(err), reasonOf(err))
 		return
 	}
-	defer job.Release()
+	// The agent's slot is free as soon as it has run, before the end is
+	// reported: a requester that hears the end may ask again at once.
+	release := sync.OnceFunc(job.Release)
+	defer release()
 	deadline := time.UnixMilli(req.Deadline)
 	if limit := now.Add(maxTaskTime); deadline.After(limit) {
 		deadline = limit
@@ -199,6 +202,7 @@ func (s *Service) serve(st network.Stream) {
 	})
 	started := s.cfg.Now()
 	out, runErr := job.Run(withLineage(ctx, req.ID, Request{Ancestry: req.Ancestry, HopsLeft: int(req.HopsLeft)}), progress)
+	release()
 	ended := s.cfg.Now()
 	beatMu.Lock()
 	beating = false
