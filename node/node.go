@@ -159,6 +159,11 @@ func StartWith(ctx context.Context, r *repo.Repo, log *slog.Logger, o StartOptio
 		pubsub.WithLogger(slog.New(atLeast{log.Handler(), slog.LevelDebug}).With("subsystem", "pubsub")),
 	}
 	psOpts = append(psOpts, communities.PubSubOptions()...)
+	// Bursts of records (a member catching up its own backlog, many
+	// members publishing at once) overflowed gossipsub's default queues of
+	// 32 (validation, and each peer's outbound), which drop what does not
+	// fit: those records then waited for the periodic sync.
+	psOpts = append(psOpts, pubsub.WithValidateQueueSize(256), pubsub.WithPeerOutboundQueueSize(128))
 	if n.Host.DHT != nil {
 		psOpts = append(psOpts, pubsub.WithDiscovery(drouting.NewRoutingDiscovery(n.Host.DHT)))
 	}
