@@ -16,8 +16,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -35,6 +33,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/agora-p2p/agora/internal/benchsamples"
 	"github.com/agora-p2p/agora/node/agents"
 	"github.com/agora-p2p/agora/node/capindex"
 	"github.com/agora-p2p/agora/protocol/body"
@@ -444,8 +443,8 @@ func BenchmarkAdvertPropagation(b *testing.B) {
 		fmt.Fprintf(&line, " %.0f/%.0f", ms(rawFull[i]), ms(advFull[i]))
 	}
 	b.Logf("all 99 nodes, raw/advert ms, per iteration:%s", line.String())
-	writeSamples(b, "gossipsub-propagation", rawAll)
-	writeSamples(b, "advert-propagation", advAll)
+	benchsamples.Write(b, "gossipsub-propagation", rawAll)
+	benchsamples.Write(b, "advert-propagation", advAll)
 	slices.Sort(rawAll)
 	slices.Sort(advAll)
 	slices.Sort(rawFull)
@@ -461,22 +460,4 @@ func BenchmarkAdvertPropagation(b *testing.B) {
 	b.ReportMetric(ms(q(rawFull, 0.5)), "raw_all_ms")
 	b.ReportMetric(ms(q(advFull, 0.5)), "adv_all_ms")
 	b.ReportMetric(float64(q(advFull, 0.5))/float64(q(rawFull, 0.5)), "all_ratio")
-}
-
-// writeSamples writes ds in milliseconds, one a line, to
-// $AGORA_BENCH_SAMPLES/<name>.samples when that variable names a
-// directory (cmd/agora-bench sets it, for its plots); otherwise it does
-// nothing.
-func writeSamples(tb testing.TB, name string, ds []time.Duration) {
-	dir := os.Getenv("AGORA_BENCH_SAMPLES")
-	if dir == "" || len(ds) == 0 {
-		return
-	}
-	var out strings.Builder
-	for _, d := range ds {
-		fmt.Fprintf(&out, "%.3f\n", float64(d)/float64(time.Millisecond))
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".samples"), []byte(out.String()), 0o644); err != nil {
-		tb.Logf("samples: %v", err)
-	}
 }

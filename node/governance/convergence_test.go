@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +22,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	mh "github.com/multiformats/go-multihash"
 
+	"github.com/agora-p2p/agora/internal/benchsamples"
 	"github.com/agora-p2p/agora/node/trust"
 	"github.com/agora-p2p/agora/protocol/body"
 	"github.com/agora-p2p/agora/protocol/community"
@@ -693,8 +692,8 @@ func BenchmarkTallyConvergence(b *testing.B) {
 		tallies += ms(all.Sub(r.closeAt))
 	}
 	b.StopTimer()
-	writeSamples(b, "tally-convergence", samples)
-	writeSamples(b, "tally-gossip-baseline", gn.pingArrivals)
+	benchsamples.Write(b, "tally-convergence", samples)
+	benchsamples.Write(b, "tally-gossip-baseline", gn.pingArrivals)
 	n := float64(b.N)
 	b.ReportMetric(p50/n, "ms-to-identical-p50")
 	b.ReportMetric(worst/n, "ms-to-identical-max")
@@ -729,21 +728,3 @@ func (gn *gossipNet) measure(ctx context.Context, value int64, voters int) (roun
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-// writeSamples writes ds in milliseconds, one a line, to
-// $AGORA_BENCH_SAMPLES/<name>.samples when that variable names a
-// directory (cmd/agora-bench sets it, for its plots); otherwise it does
-// nothing.
-func writeSamples(tb testing.TB, name string, ds []time.Duration) {
-	dir := os.Getenv("AGORA_BENCH_SAMPLES")
-	if dir == "" || len(ds) == 0 {
-		return
-	}
-	var out strings.Builder
-	for _, d := range ds {
-		fmt.Fprintf(&out, "%.3f\n", float64(d)/float64(time.Millisecond))
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".samples"), []byte(out.String()), 0o644); err != nil {
-		tb.Logf("samples: %v", err)
-	}
-}

@@ -20,8 +20,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -33,6 +31,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/agora-p2p/agora/internal/benchsamples"
 	"github.com/agora-p2p/agora/node/tasks"
 )
 
@@ -160,8 +159,8 @@ func BenchmarkDelegation(b *testing.B) {
 		fmt.Fprintf(&steps, " %s %.0f µs;", name, micros(p50))
 	}
 	b.Logf("median time from Submit to:%s", strings.TrimSuffix(steps.String(), ";"))
-	writeSamples(b, "signed-echo-latency", echoes)
-	writeSamples(b, "delegation-latency", tasksDone)
+	benchsamples.Write(b, "signed-echo-latency", echoes)
+	benchsamples.Write(b, "delegation-latency", tasksDone)
 	e50, e99 := latencies(echoes)
 	d50, d99 := latencies(tasksDone)
 	b.ReportMetric(micros(e50), "echo_p50_us")
@@ -322,25 +321,10 @@ func serveRawEcho(h host.Host) {
 }
 
 func rawEcho(ctx context.Context, h host.Host, p peer.ID, payload []byte) error {
-	st, err := h.NewStream(ctx, p, rawEchoProtocol)
+	in, err := roundTrip(ctx, h, p, rawEchoProtocol, payload)
 	if err != nil {
 		return err
 	}
-	_ = st.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := st.Write(payload); err != nil {
-		_ = st.Reset()
-		return err
-	}
-	if err := st.CloseWrite(); err != nil {
-		_ = st.Reset()
-		return err
-	}
-	in, err := io.ReadAll(io.LimitReader(st, maxEcho))
-	if err != nil {
-		_ = st.Reset()
-		return err
-	}
-	_ = st.Close()
 	if len(in) < 100 {
 		return errBadEcho
 	}
@@ -377,7 +361,7 @@ func BenchmarkBaselineStreamEcho(b *testing.B) {
 			ds = append(ds, time.Since(start))
 		}
 		b.StopTimer()
-		writeSamples(b, "stream-echo-latency", ds)
+		benchsamples.Write(b, "stream-echo-latency", ds)
 		p50, p99 := latencies(ds)
 		b.ReportMetric(micros(p50), "p50_us")
 		b.ReportMetric(micros(p99), "p99_us")
@@ -404,21 +388,4 @@ func BenchmarkBaselineStreamEcho(b *testing.B) {
 		b.ReportMetric(float64(int64(b.N)-failed.Load())/d.Seconds(), "echo_ops/s")
 		b.ReportMetric(float64(failed.Load()), "echo_errors")
 	})
-}
-
-// writeSamples writes ds in milliseconds, one a line, to
-// $AGORA_BENCH_SAMPLES/<name>.samples when that variable names a
-// directory (cmd/agora-bench sets it); otherwise it does nothing.
-func writeSamples(tb testing.TB, name string, ds []time.Duration) {
-	dir := os.Getenv("AGORA_BENCH_SAMPLES")
-	if dir == "" || len(ds) == 0 {
-		return
-	}
-	var out strings.Builder
-	for _, d := range ds {
-		fmt.Fprintf(&out, "%.3f\n", float64(d)/float64(time.Millisecond))
-	}
-	if err := os.WriteFile(filepath.Join(dir, name+".samples"), []byte(out.String()), 0o644); err != nil {
-		tb.Logf("samples: %v", err)
-	}
 }

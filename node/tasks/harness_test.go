@@ -29,6 +29,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/agora-p2p/agora/node"
@@ -382,27 +383,37 @@ func serveEcho(h host.Host, key crypto.PrivKey) {
 
 var errBadEcho = errors.New("bad signed echo")
 
-// echo runs one signed echo with p, whose public key is pub.
-func echo(ctx context.Context, h host.Host, p peer.ID, pub crypto.PubKey, payload []byte) error {
-	st, err := h.NewStream(ctx, p, echoProtocol)
+// roundTrip writes payload on a new stream of proto to p, closes its side
+// and reads the whole answer (at most maxEcho bytes).
+func roundTrip(ctx context.Context, h host.Host, p peer.ID, proto protocol.ID, payload []byte) ([]byte, error) {
+	st, err := h.NewStream(ctx, p, proto)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	_ = st.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := st.Write(payload); err != nil {
 		_ = st.Reset()
-		return err
+		return nil, err
 	}
 	if err := st.CloseWrite(); err != nil {
 		_ = st.Reset()
-		return err
+		return nil, err
 	}
 	in, err := io.ReadAll(io.LimitReader(st, maxEcho))
 	if err != nil {
 		_ = st.Reset()
-		return err
+		return nil, err
 	}
 	_ = st.Close()
+	return in, nil
+}
+
+// echo runs one signed echo with p, whose public key is pub.
+func echo(ctx context.Context, h host.Host, p peer.ID, pub crypto.PubKey, payload []byte) error {
+	in, err := roundTrip(ctx, h, p, echoProtocol, payload)
+	if err != nil {
+		return err
+	}
 	n, k := binary.Uvarint(in)
 	if k <= 0 || uint64(len(in)-k) < n {
 		return errBadEcho
