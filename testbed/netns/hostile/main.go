@@ -224,7 +224,8 @@ func badGossip(ctx context.Context, h host.Host, key crypto.PrivKey, comm cid.Ci
 	// It speaks the community topics' protocol (unsigned messages, content
 	// IDs), as a member's software would: what it sends gets past gossipsub
 	// to Agora's validators.
-	ps, err := pubsub.NewGossipSub(ctx, h, append(communities.PubSubOptions(), pubsub.WithMaxMessageSize(128<<10))...)
+	ps, err := pubsub.NewGossipSub(ctx, h, append(communities.PubSubOptions(), pubsub.WithMaxMessageSize(128<<10),
+		pubsub.WithFloodPublish(true))...) // to every topic peer at once, as members publish: no waiting for a mesh
 	if err != nil {
 		return err
 	}
