@@ -74,7 +74,7 @@ func (n *Node) startWork(ctx context.Context) error {
 	if n.Tasks, err = tasks.New(tasks.Config{
 		Host: n.Host, Key: n.Repo.Key, DB: n.DB.DB, Local: LocalAgents(n.Agents), Index: n.Index,
 		Member: n.Comms.IsMember, Default: n.communityFor, Events: n.Hub, Exit: n.exitRule, Registerer: n.registry,
-		Done: n.taskDone, Admit: n.admitRequester,
+		Done: n.taskDone, Admit: n.admitRequester, Fault: n.Repl.Penalties().Fault,
 		Log: n.log.With("subsystem", "tasks"),
 	}); err != nil {
 		return err

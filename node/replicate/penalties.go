@@ -38,7 +38,8 @@ type Penalties struct {
 
 // PenaltyStats counts faults by reason and the disconnections they caused.
 // A reason is where the fault was seen and, for the record rules, which
-// rule: "gossip:bad-signature", "topic:wrong-topic", "advert:malformed";
+// rule: "gossip:bad-signature", "topic:wrong-topic", "advert:malformed",
+// "task:malformed";
 // sync faults count as "sync", anything else as "other", so a peer cannot
 // grow the table.
 type PenaltyStats struct {
@@ -46,7 +47,7 @@ type PenaltyStats struct {
 	Drops  uint64
 }
 
-var faultSources = map[string]bool{"gossip": true, "topic": true, "advert": true}
+var faultSources = map[string]bool{"gossip": true, "topic": true, "advert": true, "task": true}
 
 // reasonCode matches the registry's and the record package's reason codes.
 var reasonCode = regexp.MustCompile(`^[a-z][a-z-]{0,39}$`)

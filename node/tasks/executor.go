@@ -64,6 +64,7 @@ func (s *Service) serve(st network.Stream) {
 	f, err := task.Read(rd, task.MaxFrame)
 	if err != nil {
 		s.log.Debug("bad task request", "peer", from, "err", err)
+		s.frameFault(from, err)
 		_ = st.Reset()
 		return
 	}
@@ -163,6 +164,7 @@ func (s *Service) serve(st network.Stream) {
 		for {
 			f, err := task.Read(rd, task.MaxFrame)
 			if err != nil {
+				s.frameFault(from, err)
 				if !errors.Is(err, io.EOF) {
 					stopWith("the requester went away")
 				}

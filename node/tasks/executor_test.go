@@ -210,10 +210,22 @@ func TestMnAdmission(t *testing.T) {
 	if !errors.Is(err, network.ErrReset) {
 		t.Errorf("the stream was not reset: %v", err)
 	}
-	// A stream that starts with another frame than Request is reset too.
+	// A length prefix over the cap is a fault of its own kind.
+	st = mnRaw(t, client, ex, nil)
+	if _, err := st.Write(binary.AppendUvarint(nil, task.MaxFrame+1)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.Read(st, task.MaxFrame); !errors.Is(err, network.ErrReset) {
+		t.Errorf("an oversized frame: the stream was not reset: %v", err)
+	}
+	// A stream that starts with another frame than Request is reset too,
+	// but a well-formed frame out of turn is no proof of malice.
 	st = mnRaw(t, client, ex, &task.Cancel{ID: tasks.NewID(), Reason: "x"})
 	if _, err := task.Read(st, task.MaxFrame); !errors.Is(err, network.ErrReset) {
 		t.Errorf("a stream starting with cancel: %v", err)
+	}
+	if m, l := ex.faultCount(client.id, "task:malformed"), ex.faultCount(client.id, "task:too-large"); m != 1 || l != 1 {
+		t.Errorf("the executor faulted the sender %d times for garbage and %d for an oversized frame, want 1 and 1", m, l)
 	}
 	// The executor still serves.
 	r := mnRequest("text.stats", mnStatsInput)

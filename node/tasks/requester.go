@@ -437,6 +437,7 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 			}
 			s.cfg.Index.Observe(p, r.Skill, 0, false)
 			if errors.Is(err, task.ErrBadFrame) || errors.Is(err, task.ErrFrameTooLarge) {
+				s.frameFault(p, err)
 				return protocolErr(err.Error())
 			}
 			return fail(StatusFailed, CodeVanished, "the provider went away: "+err.Error())

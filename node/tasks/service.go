@@ -93,6 +93,23 @@ type Config struct {
 	// node with a receipt (feedback, audits). It runs on the task's
 	// goroutine after the task ended and must not block.
 	Done func(Done)
+	// Fault, if set, is told when a peer provably broke the task protocol
+	// (a frame that does not decode or is over the cap), with a reason
+	// "task:malformed" or "task:too-large"; the node scores the peer down.
+	Fault func(p peer.ID, reason string)
+}
+
+// frameFault reports a peer whose frame failed to decode to cfg.Fault.
+func (s *Service) frameFault(p peer.ID, err error) {
+	if s.cfg.Fault == nil {
+		return
+	}
+	switch {
+	case errors.Is(err, task.ErrFrameTooLarge):
+		s.cfg.Fault(p, "task:too-large")
+	case errors.Is(err, task.ErrBadFrame):
+		s.cfg.Fault(p, "task:malformed")
+	}
 }
 
 // metrics count what crosses the wire, so an operator (and a test) can see

@@ -71,6 +71,9 @@ type mnNode struct {
 	idx    *capindex.Index
 	svc    *tasks.Service
 	events *mnEvents
+	// faults counts tasks.Config.Fault calls by "peer reason".
+	faultMu sync.Mutex
+	faults  map[string]int
 	// set by mnJoinAdverts
 	ps    *pubsub.PubSub
 	topic *pubsub.Topic
@@ -200,10 +203,25 @@ func (net *mnNet) add(o mnOptions) *mnNode {
 		Host: n.h, Key: key, DB: n.db, Local: node.LocalAgents(n.agents), Index: n.idx,
 		Member: member, Default: def, Events: n.events,
 		RatePerPeer: o.ratePerPeer, Burst: o.burst,
+		Fault: func(p peer.ID, reason string) {
+			n.faultMu.Lock()
+			defer n.faultMu.Unlock()
+			if n.faults == nil {
+				n.faults = map[string]int{}
+			}
+			n.faults[p.String()+" "+reason]++
+		},
 	}); err != nil {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// faultCount returns how often the node faulted p for reason.
+func (n *mnNode) faultCount(p peer.ID, reason string) int {
+	n.faultMu.Lock()
+	defer n.faultMu.Unlock()
+	return n.faults[p.String()+" "+reason]
 }
 
 func mnDefault(id string) (cid.Cid, error) {

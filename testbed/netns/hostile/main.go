@@ -242,11 +242,15 @@ func badGossip(ctx context.Context, h host.Host, key crypto.PrivKey, comm cid.Ci
 		return err
 	}
 	defer sub.Cancel()
-	for records.ListPeers() == nil && ctx.Err() == nil {
-		c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		sub.Next(c) // waits for the mesh without spinning
+	// Wait (at most 10 s) until every member still connected is known to
+	// be on both topics, so that each of them receives the bad records.
+	wait, stopWait := context.WithTimeout(ctx, 10*time.Second)
+	for wait.Err() == nil && !onTopics(h, records, adverts) {
+		c, cancel := context.WithTimeout(wait, 200*time.Millisecond)
+		sub.Next(c) // waits without spinning
 		cancel()
 	}
+	stopWait()
 
 	att := func(evidence string) body.Attestation {
 		return body.Attestation{Subject: body.Subject{Type: body.SubjectPeer, ID: h.ID().String()},
@@ -320,6 +324,23 @@ func badGossip(ctx context.Context, h host.Host, key crypto.PrivKey, comm cid.Ci
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil
+}
+
+// onTopics reports whether every connected peer is on each topic.
+func onTopics(h host.Host, topics ...*pubsub.Topic) bool {
+	conns := h.Network().Peers()
+	for _, t := range topics {
+		on := map[peer.ID]bool{}
+		for _, p := range t.ListPeers() {
+			on[p] = true
+		}
+		for _, p := range conns {
+			if !on[p] {
+				return false
+			}
+		}
+	}
+	return len(conns) > 0
 }
 
 // victimID returns a connected peer's ID, for forging records in its name.
