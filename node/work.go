@@ -348,7 +348,7 @@ func (l *localAgents) Admit(skill string, input json.RawMessage, from peer.ID, c
 		adm.Release()
 		return nil, agents.Errorf(tasks.CodeRateLimited, "agent %s takes at most %g tasks a second from one member", adm.Agent, adm.Limits.RatePerPeer)
 	}
-	return &job{m: l.m, agent: adm.Agent, skill: skill, input: input, release: adm.Release}, nil
+	return &job{m: l.m, agent: adm.Agent, skill: skill, input: input, release: adm.Release, pure: adm.Pure}, nil
 }
 
 type job struct {
@@ -357,9 +357,11 @@ type job struct {
 	skill   string
 	input   json.RawMessage
 	release func()
+	pure    bool
 }
 
 func (j *job) Agent() string { return j.agent }
+func (j *job) Pure() bool     { return j.pure }
 func (j *job) Release()      { j.release() }
 func (j *job) Run(ctx context.Context, p agents.Progress) (json.RawMessage, error) {
 	return j.m.RunAdmitted(ctx, j.skill, j.input, p)

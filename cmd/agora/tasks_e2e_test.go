@@ -143,6 +143,13 @@ func TestDelegationAcrossProcesses(t *testing.T) {
 	if pid, ok := readPID(pidB); ok {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+	// B's journal had the task on disk before its command started: after
+	// the restart B lists it as failed because the node stopped.
+	b = startDaemon(t, b.dir)
+	bt, err = b.client.Task(context.Background(), sub.ID)
+	if err != nil || bt.Role != "executor" || bt.Status != "failed" || bt.Code != "node-restarted" {
+		t.Fatalf("B's journal after kill -9 and restart: %+v %v", bt, err)
+	}
 
 	// Cancel reaches the executor and kills the exec child.
 	pidC2 := filepath.Join(t.TempDir(), "c2.pid")

@@ -626,6 +626,10 @@ type Admission struct {
 	Agent   string
 	Limits  Limits
 	Release func()
+	// Pure is true for the builtin backend: deterministic, quick, and with
+	// no effect outside the process. Every other backend runs a command,
+	// a model or a server, whose work may have effects.
+	Pure bool
 }
 
 // Admit does in one lookup what a network executor needs before it accepts
@@ -651,7 +655,7 @@ func (m *Manager) Admit(id string, input json.RawMessage, community string, shar
 	if err != nil {
 		return Admission{}, err
 	}
-	return Admission{Agent: r.name, Limits: r.spec.Limits, Release: release}, nil
+	return Admission{Agent: r.name, Limits: r.spec.Limits, Release: release, Pure: r.spec.Backend == "builtin"}, nil
 }
 
 // RunAdmitted runs a task admitted by Admit: its input is not checked

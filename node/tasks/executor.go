@@ -49,6 +49,23 @@ const (
 	CodeShutdown    = "shutting-down"
 )
 
+// durableStart waits, for a job that is not Pure, until the task's journal
+// entry is on disk, so that a crash while it runs leaves a trace the next
+// start ends as failed.
+func (s *Service) durableStart(ctx context.Context, job Job) error {
+	if p, ok := job.(Pure); ok && p.Pure() {
+		return nil
+	}
+	if err := s.j.durable(ctx); err != nil {
+		if ctx.Err() != nil {
+			return agents.Errorf(agents.CodeCanceled, "the task ended before it started: %v", err)
+		}
+		s.log.Error("could not journal a task before running it", "err", err)
+		return agents.Errorf(agents.CodeBackend, "the node could not journal the task: %v", err)
+	}
+	return nil
+}
+
 // serve runs one task a peer sent on a stream.
 func (s *Service) serve(st network.Stream) {
 	if s.ctx.Err() != nil {
@@ -203,7 +220,11 @@ func (s *Service) serve(st network.Stream) {
 		beatMu.Unlock()
 	})
 	started := s.cfg.Now()
-	out, runErr := job.Run(withLineage(ctx, req.ID, Request{Ancestry: req.Ancestry, HopsLeft: int(req.HopsLeft)}), progress)
+	var out json.RawMessage
+	runErr := s.durableStart(ctx, job)
+	if runErr == nil {
+		out, runErr = job.Run(withLineage(ctx, req.ID, Request{Ancestry: req.Ancestry, HopsLeft: int(req.HopsLeft)}), progress)
+	}
 	release()
 	ended := s.cfg.Now()
 	beatMu.Lock()

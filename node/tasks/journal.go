@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"context"
 	"cmp"
 	"encoding/binary"
 	"encoding/json"
@@ -73,9 +74,12 @@ type journal struct {
 	// flushing holds the batch being written, so a reader never finds a
 	// task in neither place.
 	flushing map[string]snapshotter
-	kick     chan struct{}
-	done     chan struct{}
-	stop     chan struct{}
+	// waiters are told the result of the first write that starts after
+	// they asked (durable).
+	waiters []chan error
+	kick    chan struct{}
+	done    chan struct{}
+	stop    chan struct{}
 }
 
 func openJournal(db *badger.DB, log *slog.Logger, now time.Time) (*journal, error) {
@@ -138,6 +142,33 @@ func (j *journal) put(id string, t snapshotter) {
 	}
 }
 
+// durable waits until every update queued before the call is on disk. A
+// write that someone waits for starts at once; the updates that arrive
+// while it runs join the next one (group commit).
+func (j *journal) durable(ctx context.Context) error {
+	ch := make(chan error, 1)
+	j.mu.Lock()
+	j.waiters = append(j.waiters, ch)
+	j.mu.Unlock()
+	select {
+	case j.kick <- struct{}{}:
+	default:
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-j.done:
+		select {
+		case err := <-ch:
+			return err
+		default:
+			return errors.New("the task journal is closed")
+		}
+	}
+}
+
 func (j *journal) run() {
 	defer close(j.done)
 	for {
@@ -149,12 +180,18 @@ func (j *journal) run() {
 			return
 		case <-j.kick:
 		}
-		// Let a burst of updates gather into one transaction.
-		t := time.NewTimer(flushEvery)
-		select {
-		case <-t.C:
-		case <-j.stop:
-			t.Stop()
+		// Let a burst of updates gather into one transaction, unless
+		// someone waits for it.
+		j.mu.Lock()
+		waiting := len(j.waiters) > 0
+		j.mu.Unlock()
+		if !waiting {
+			t := time.NewTimer(flushEvery)
+			select {
+			case <-t.C:
+			case <-j.stop:
+				t.Stop()
+			}
 		}
 		if err := j.flush(); err != nil {
 			j.log.Error("could not write the task journal", "err", err)
@@ -162,16 +199,21 @@ func (j *journal) run() {
 	}
 }
 
-func (j *journal) flush() error {
+func (j *journal) flush() (err error) {
 	j.mu.Lock()
 	batch := j.dirty
 	j.dirty = map[string]snapshotter{}
 	j.flushing = batch
+	waiters := j.waiters
+	j.waiters = nil
 	j.mu.Unlock()
 	defer func() {
 		j.mu.Lock()
 		j.flushing = nil
 		j.mu.Unlock()
+		for _, w := range waiters {
+			w <- err
+		}
 	}()
 	if len(batch) == 0 {
 		return nil

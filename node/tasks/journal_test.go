@@ -371,3 +371,44 @@ func TestNewIDNeverLooksLikeAFlag(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestMnJournalDurableBeforeRun: a task on a backend with effects (exec) is
+// in badger itself, not only queued, by the time its command starts, so a
+// kill at any moment of its run leaves it for the next start to end as
+// failed.
+func TestMnJournalDurableBeforeRun(t *testing.T) {
+	slow := `name = "slow"
+backend = "exec"
+[exec]
+command = ["/bin/sh", "-c", 'echo "progress: 10 started" >&2; sleep 30; cat']
+[[skills]]
+id = "slow.echo"
+`
+	n := mnJournalStart(t, map[string]string{"slow": slow})
+	onDisk := func(id string) bool {
+		err := n.db.View(func(txn *badger.Txn) error {
+			_, err := txn.Get([]byte(keyByID + id))
+			return err
+		})
+		if err != nil && err != badger.ErrKeyNotFound {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	got, err := n.svc.Submit(context.Background(), Request{Skill: "slow.echo", Input: json.RawMessage(`{}`), Peer: n.h.ID(), HopsLeft: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-n.ready:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the slow task did not start")
+	}
+	if !onDisk(got.ID) {
+		t.Fatal("the exec task runs but its journal entry is not in badger")
+	}
+	if err := n.svc.Cancel(got.ID); err != nil {
+		t.Fatal(err)
+	}
+	n.wait(got.ID)
+}

@@ -346,9 +346,13 @@ func (s *Service) runLocal(ctx context.Context, l *live, r Request, comm cid.Cid
 		t.Attempts++
 	})
 	started := s.cfg.Now()
-	out, err := job.Run(withLineage(ctx, l.t.ID, r), func(msg string, pct int) {
-		s.event(l, api.TaskEvent{Type: "progress", Message: msg, Percent: pct}, nil)
-	})
+	var out json.RawMessage
+	err = s.durableStart(ctx, job)
+	if err == nil {
+		out, err = job.Run(withLineage(ctx, l.t.ID, r), func(msg string, pct int) {
+			s.event(l, api.TaskEvent{Type: "progress", Message: msg, Percent: pct}, nil)
+		})
+	}
 	ended := s.cfg.Now()
 	o := outcome{status: StatusCompleted, output: out, agent: job.Agent(), executor: s.self}
 	if err != nil {

@@ -50,6 +50,14 @@ type Job interface {
 	Release()
 }
 
+// Pure is implemented by a Job whose run has no effect outside the process
+// (the builtin skills) and returns true. The executor makes the journal
+// entry of any other job durable before it runs, so that a node killed
+// while such a task runs lists it as failed after the restart; a pure task
+// is journaled off the task's path (it usually ends before the journal's
+// next write, and a crash before that loses nothing but its history).
+type Pure interface{ Pure() bool }
+
 // Publisher receives task events (the API's event hub).
 type Publisher interface {
 	Publish(typ string, data any) api.Event
