@@ -361,7 +361,7 @@ type job struct {
 }
 
 func (j *job) Agent() string { return j.agent }
-func (j *job) Pure() bool     { return j.pure }
+func (j *job) Pure() bool    { return j.pure }
 func (j *job) Release()      { j.release() }
 func (j *job) Run(ctx context.Context, p agents.Progress) (json.RawMessage, error) {
 	return j.m.RunAdmitted(ctx, j.skill, j.input, p)

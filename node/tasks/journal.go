@@ -1,8 +1,8 @@
 package tasks
 
 import (
-	"context"
 	"cmp"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
