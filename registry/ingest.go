@@ -77,6 +77,10 @@ func (s *Store) Ingest(ctx context.Context, raw []byte) (Result, error) {
 	return res, res.Err
 }
 
+// verifyChunk is how many records of an IngestBatch one worker decodes and
+// checks together: signatures are checked in batches of at most this many.
+const verifyChunk = 64
+
 // IngestBatch ingests records as Ingest does and returns their results in
 // the same order. Checks run in parallel, and the records go to the
 // committer together, so a revocation and its target in one batch are
@@ -84,21 +88,39 @@ func (s *Store) Ingest(ctx context.Context, raw []byte) (Result, error) {
 func (s *Store) IngestBatch(ctx context.Context, raws [][]byte) []Result {
 	items := make([]*item, len(raws))
 	pending := make([]bool, len(raws))
+	// Each worker decodes a chunk, checks the signatures that need it in
+	// one batch (record.VerifyBatch), then finishes the chunk.
 	var wg sync.WaitGroup
-	next := make(chan int)
+	next := make(chan [2]int)
 	for range min(runtime.GOMAXPROCS(0), len(raws)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
-				var done bool
-				items[i], done = s.prepare(ctx, raws[i])
-				pending[i] = !done
+			var idx []int
+			var recs []*record.Record
+			for c := range next {
+				idx, recs = idx[:0], recs[:0]
+				for i := c[0]; i < c[1]; i++ {
+					var done bool
+					items[i], done = s.decode(ctx, raws[i])
+					if !done {
+						idx = append(idx, i)
+						recs = append(recs, items[i].rec)
+					}
+				}
+				for k, err := range record.VerifyBatch(recs) {
+					i := idx[k]
+					if err != nil {
+						items[i].res.Err = err
+						continue
+					}
+					pending[i] = !s.checkRest(items[i])
+				}
 			}
 		}()
 	}
-	for i := range raws {
-		next <- i
+	for lo := 0; lo < len(raws); lo += verifyChunk {
+		next <- [2]int{lo, min(lo+verifyChunk, len(raws))}
 	}
 	close(next)
 	wg.Wait()
@@ -153,6 +175,20 @@ func (s *Store) IngestBatch(ctx context.Context, raws [][]byte) []Result {
 // goroutine, so that signatures are verified in parallel. done reports that
 // the result is final; otherwise the item goes to the committer.
 func (s *Store) prepare(ctx context.Context, raw []byte) (it *item, done bool) {
+	it, done = s.decode(ctx, raw)
+	if done {
+		return it, true
+	}
+	if err := it.rec.Verify(); err != nil {
+		it.res.Err = err
+		return it, true
+	}
+	return it, s.checkRest(it)
+}
+
+// decode is prepare up to the signature check: done reports that it is
+// settled (in it.res) without one.
+func (s *Store) decode(ctx context.Context, raw []byte) (it *item, done bool) {
 	it = &item{}
 	rec, err := record.Decode(raw)
 	if err != nil {
@@ -172,29 +208,33 @@ func (s *Store) prepare(ctx context.Context, raw []byte) (it *item, done bool) {
 		}
 		return it, true
 	}
-	if err := rec.Verify(); err != nil {
-		it.res.Err = err
-		return it, true
-	}
+	return it, false
+}
+
+// checkRest is prepare after the signature check; it reports done as prepare
+// does.
+func (s *Store) checkRest(it *item) (done bool) {
+	rec := it.rec
 	if err := rec.CheckClock(s.opts.Now()); err != nil {
 		it.res.Err = err
-		return it, true
+		return true
 	}
 	// A genesis names no community; the kind check below refuses it.
 	if rec.Community.Defined() && s.opts.Member != nil && !s.opts.Member(rec.Community) {
 		it.res.Err = fmt.Errorf("%w (community %s)", ErrNotMember, rec.Community)
-		return it, true
+		return true
 	}
 	if rec.Kind == record.KindAdvert {
 		it.res.Err = ErrEphemeral
-		return it, true
+		return true
 	}
+	var err error
 	if it.body, err = body.DecodeRecord(rec); err != nil {
 		it.res.Err = err
-		return it, true
+		return true
 	}
 	it.raw = rec.Raw() // Decode's own copy: raw is the caller's
-	return it, false
+	return false
 }
 
 // waitSynced waits until the commit that wrote c is durable, if it is not.

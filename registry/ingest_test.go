@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -270,5 +271,42 @@ func TestRateLimit(t *testing.T) {
 	}
 	if err := ingest(alice, f.clock.Now()); !errors.Is(err, ErrRateLimited) {
 		t.Fatalf("one token per minute: %v", err)
+	}
+}
+
+// TestIngestBatchForgedAmongMany: a batch larger than a verification chunk
+// with forged signatures scattered through it stores every honest record
+// and none of the forged ones, each result in its place.
+func TestIngestBatchForgedAmongMany(t *testing.T) {
+	home := communityID(t, "home")
+	keys := []crypto.PrivKey{newKey(t), newKey(t), newKey(t)}
+	f := newFixture(t, func(o *Options) { o.RatePerAuthor = Unlimited })
+	now := f.clock.Now()
+	const n = 3*verifyChunk + 7
+	raws := make([][]byte, n)
+	forged := map[int]bool{}
+	for i := range raws {
+		r, raw := sign(t, keys[i%len(keys)], home, record.KindAttestation, attestation(fmt.Sprint("s", i), 1), now)
+		if i%17 == 3 {
+			raw = bytes.Clone(raw)
+			raw[bytes.Index(raw, r.Sig)+9] ^= 0x10
+			forged[i] = true
+		}
+		raws[i] = raw
+	}
+	res := f.store.IngestBatch(ctx, raws)
+	for i, r := range res {
+		if forged[i] {
+			if !errors.Is(r.Err, record.ErrBadSignature) {
+				t.Fatalf("forged record %d: %+v", i, r)
+			}
+			continue
+		}
+		if r.Err != nil || !r.New {
+			t.Fatalf("honest record %d: %+v", i, r)
+		}
+	}
+	if got, want := f.store.Count(home), n-len(forged); got != want {
+		t.Fatalf("Count = %d, want %d", got, want)
 	}
 }

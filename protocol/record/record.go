@@ -2,7 +2,6 @@ package record
 
 import (
 	"bytes"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -276,29 +275,6 @@ func encodingError(err error) error {
 		return fmt.Errorf("%w: %w", ErrNotCanonical, err)
 	}
 	return fmt.Errorf("%w: %w", ErrMalformed, err)
-}
-
-// Verify checks the signature against the public key inlined in Author.
-func (r *Record) Verify() error {
-	if _, err := AuthorKey(r.Author); err != nil {
-		return err
-	}
-	if len(r.Sig) != SigSize {
-		return fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(r.Sig), SigSize)
-	}
-	msg, ok := cutSig(r.raw, r.Sig)
-	if !ok {
-		var err error
-		if msg, err = r.signingInput(); err != nil {
-			return err
-		}
-	}
-	// AuthorKey checked that Author is the Ed25519 prefix and 32 bytes of key.
-	pub := ed25519.PublicKey([]byte(r.Author[len(ed25519IDPrefix):]))
-	if !ed25519.Verify(pub, msg, r.Sig) {
-		return fmt.Errorf("%w: author %s", ErrBadSignature, r.Author)
-	}
-	return nil
 }
 
 // sigEntryHead is the start of the "sig" entry of an envelope: the text key

@@ -1,0 +1,84 @@
+package record
+
+import (
+	"fmt"
+
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
+)
+
+// Signatures are checked under the ZIP-215 rules (docs/protocol.md §2.1):
+// the cofactored equation, canonical S, any encoding of A and R that
+// decodes. Every signature an RFC 8032 signer makes passes them, and unlike
+// Go's cofactorless check they give the same answer one at a time and in a
+// batch, so a node that batches and a node that does not agree on every
+// record, forged ones included.
+var zip215 = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+
+// sigParts returns the key, message and signature Verify checks.
+func (r *Record) sigParts() (voi.PublicKey, []byte, error) {
+	if _, err := AuthorKey(r.Author); err != nil {
+		return nil, nil, err
+	}
+	if len(r.Sig) != SigSize {
+		return nil, nil, fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(r.Sig), SigSize)
+	}
+	msg, ok := cutSig(r.raw, r.Sig)
+	if !ok {
+		var err error
+		if msg, err = r.signingInput(); err != nil {
+			return nil, nil, err
+		}
+	}
+	// AuthorKey checked that Author is the Ed25519 prefix and 32 bytes of key.
+	return voi.PublicKey([]byte(r.Author[len(ed25519IDPrefix):])), msg, nil
+}
+
+func badSignature(r *Record) error {
+	return fmt.Errorf("%w: author %s", ErrBadSignature, r.Author)
+}
+
+// Verify checks the signature against the public key inlined in Author.
+func (r *Record) Verify() error {
+	pub, msg, err := r.sigParts()
+	if err != nil {
+		return err
+	}
+	if !voi.VerifyWithOptions(pub, msg, r.Sig, zip215) {
+		return badSignature(r)
+	}
+	return nil
+}
+
+// VerifyBatch is Verify of each record, checked together: a batch of 64
+// signatures costs about 40% of 64 single checks. When a signature in the
+// batch is bad, every one is checked again alone to find it, so a forger
+// costs the honest records of its batch one extra check each, at most.
+// The result has one error (or nil) per record, in order.
+func VerifyBatch(rs []*Record) []error {
+	errs := make([]error, len(rs))
+	if len(rs) == 1 {
+		errs[0] = rs[0].Verify()
+		return errs
+	}
+	bv := voi.NewBatchVerifierWithCapacity(len(rs))
+	var idx []int
+	for i, r := range rs {
+		pub, msg, err := r.sigParts()
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		bv.AddWithOptions(pub, msg, r.Sig, zip215)
+		idx = append(idx, i)
+	}
+	if len(idx) == 0 {
+		return errs
+	}
+	_, valid := bv.Verify(nil) // nil: crypto/rand
+	for k, i := range idx {
+		if !valid[k] {
+			errs[i] = badSignature(rs[i])
+		}
+	}
+	return errs
+}
