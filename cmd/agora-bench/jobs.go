@@ -78,7 +78,8 @@ var jobs = []Job{
 	{
 		Name: "advert-propagation", Title: "Advert propagation (issue 4)",
 		Pkg: "./node/capindex", Bench: "AdvertPropagation", Benchtime: "5x", ShortBenchtime: "1x",
-		About: "100 mocknet hosts with 20 ms links, about 6 connections each, gossipsub with flood publishing. Per " +
+		About: "100 mocknet hosts with 20 ms links, about 6 connections each, gossipsub configured as the node configures " +
+			"it (flood publishing, peer scoring, the community topics' unsigned messages with content IDs). Per " +
 			"iteration one node publishes a raw gossipsub message of the size of an encoded advert (the baseline: " +
 			"timed until the 99 others' subscriptions deliver it), then its signed advert through " +
 			"`capindex.Advertiser` on a topic whose validator decodes, verifies and indexes it (timed until the 99 " +

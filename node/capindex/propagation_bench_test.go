@@ -36,6 +36,7 @@ import (
 	"github.com/agora-p2p/agora/internal/benchsamples"
 	"github.com/agora-p2p/agora/node/agents"
 	"github.com/agora-p2p/agora/node/capindex"
+	"github.com/agora-p2p/agora/node/communities"
 	"github.com/agora-p2p/agora/protocol/body"
 	"github.com/agora-p2p/agora/protocol/record"
 )
@@ -190,7 +191,7 @@ func (*meshTracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}
 // and hand the record to the index, relaying only news.
 func advertValidator(self peer.ID, community cid.Cid, x *capindex.Index, got *arrivals) pubsub.ValidatorEx {
 	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
-		if msg.GetFrom() == self && from == self {
+		if from == self { // our own publication (messages name no author)
 			return pubsub.ValidationAccept
 		}
 		rec, err := record.Decode(msg.Data)
@@ -233,8 +234,9 @@ func builtinAgents() []body.AdvertAgent {
 }
 
 // BenchmarkAdvertPropagation builds a 100-node mocknet (20 ms per link,
-// each node connected to about 6 others, gossipsub with flood publishing as
-// the node runs it) once, then per iteration has one node (a different one
+// each node connected to about 6 others, gossipsub configured as the node
+// configures it: flood publishing, unsigned messages with content IDs)
+// once, then per iteration has one node (a different one
 // each time) publish (a) a raw message the size of an encoded advert record
 // on a plain topic, time until the 99 others' subscriptions deliver it, and
 // (b) its signed advert (capindex.Advertiser, as the node does) on a topic
@@ -264,8 +266,15 @@ func BenchmarkAdvertPropagation(b *testing.B) {
 		}
 		n := &propNode{h: h, key: key, index: capindex.New(nil),
 			mesh: &meshTracer{mesh: map[string]map[peer.ID]bool{}, changed: make(chan struct{}, 1)}}
-		if n.ps, err = pubsub.NewGossipSub(ctx, h,
-			pubsub.WithFloodPublish(true), pubsub.WithMaxMessageSize(128<<10), pubsub.WithRawTracer(n.mesh)); err != nil {
+		// The node's gossipsub (node/node.go): its scoring, sizes, queues,
+		// flood publishing and the community topics' message options
+		// (unsigned messages with content IDs), for both topics.
+		params, thresholds := communities.ScoreParams(func(peer.ID) float64 { return 0 })
+		opts := append([]pubsub.Option{pubsub.WithPeerScore(params, thresholds),
+			pubsub.WithFloodPublish(true), pubsub.WithMaxMessageSize(128 << 10), pubsub.WithRawTracer(n.mesh),
+			pubsub.WithValidateQueueSize(256), pubsub.WithPeerOutboundQueueSize(128)},
+			communities.PubSubOptions()...)
+		if n.ps, err = pubsub.NewGossipSub(ctx, h, opts...); err != nil {
 			b.Fatal(err)
 		}
 		if err := n.ps.RegisterTopicValidator(advTopic, advertValidator(h.ID(), community, n.index, advGot)); err != nil {
