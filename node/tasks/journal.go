@@ -78,12 +78,13 @@ type journal struct {
 	// they asked (durable).
 	waiters []chan error
 	kick    chan struct{}
+	urgent  chan struct{} // someone waits (durable): write now
 	done    chan struct{}
 	stop    chan struct{}
 }
 
 func openJournal(db *badger.DB, log *slog.Logger, now time.Time) (*journal, error) {
-	j := &journal{db: db, log: log, dirty: map[string]snapshotter{}, kick: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
+	j := &journal{db: db, log: log, dirty: map[string]snapshotter{}, kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
 	if err := j.recover(now); err != nil {
 		return nil, err
 	}
@@ -151,7 +152,7 @@ func (j *journal) durable(ctx context.Context) error {
 	j.waiters = append(j.waiters, ch)
 	j.mu.Unlock()
 	select {
-	case j.kick <- struct{}{}:
+	case j.urgent <- struct{}{}:
 	default:
 	}
 	select {
@@ -179,19 +180,17 @@ func (j *journal) run() {
 			}
 			return
 		case <-j.kick:
-		}
-		// Let a burst of updates gather into one transaction, unless
-		// someone waits for it.
-		j.mu.Lock()
-		waiting := len(j.waiters) > 0
-		j.mu.Unlock()
-		if !waiting {
+			// Let a burst of updates gather into one transaction, unless
+			// someone waits for it.
 			t := time.NewTimer(flushEvery)
 			select {
 			case <-t.C:
+			case <-j.urgent:
+				t.Stop()
 			case <-j.stop:
 				t.Stop()
 			}
+		case <-j.urgent:
 		}
 		if err := j.flush(); err != nil {
 			j.log.Error("could not write the task journal", "err", err)
