@@ -112,12 +112,13 @@ var jobs = []Job{
 	{
 		Name: "scale-sim", Title: "Scale simulation (issue 9)",
 		Pkg: "./testbed/sim/", Test: "TestScale", Needs: "testbed/sim",
-		// The issue asks for 300 nodes; on the 2-core machine a community
-		// of full nodes finishes at about 30 with the full workload scaled
-		// to it (docs/testing.md, "the limit"), so that is what runs.
+		// The issue asks for 300 nodes; on the 2-core machine 100 pass in
+		// about 5 minutes and 300 take over 90 (docs/testing.md, "the
+		// limit"), so the report runs 30 to keep make bench short.
 		Args: []string{"-sim.nodes", "30", "-sim.records", "3000", "-sim.delegations", "300", "-sim.timeout", "10m"}, ShortArgs: []string{"-sim.nodes", "30", "-sim.records", "1000", "-sim.delegations", "100"},
-		About: "The in-process scale simulation (mocknet, 20 ms links) at 30 full nodes, the most this 2-core machine " +
-			"finishes (the issue asks for 300; see docs/testing.md): adverts, delegations, records, then churn. It " +
+		About: "The in-process scale simulation (mocknet, 20 ms links) at 30 full nodes, to keep this report short " +
+			"(100 nodes pass in about 5 minutes and 300 run but take over 90 on this machine; see docs/testing.md for " +
+			"their figures): adverts, delegations, records, then churn. It " +
 			"writes its distributions (`sim-*.samples`) and `sim-summary.json` into the samples directory.",
 	},
 }
