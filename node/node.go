@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -227,11 +226,6 @@ func StartWith(ctx context.Context, r *repo.Repo, log *slog.Logger, o StartOptio
 	if err = r.WriteAPIAddr(n.APIAddr.String()); err != nil {
 		return nil, err
 	}
-	// Loading the registry's trust and governance state decodes every
-	// record once; the garbage of that (tens of MB with 10,000 records)
-	// would stay in the process's RSS for minutes. Hand it back now: a
-	// home node is idle most of its life.
-	debug.FreeOSMemory()
 	return n, nil
 }
 

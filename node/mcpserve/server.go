@@ -149,7 +149,8 @@ func (s *Server) Handler() http.Handler {
 }
 
 // Watch re-reads the skills whenever the Source signals a change (if it is
-// a Watcher) and every RefreshEvery, until ctx ends.
+// a Watcher) and every RefreshEvery, until ctx ends, as long as a client
+// is connected; without one the list is read when a client asks for it.
 func (s *Server) Watch(ctx context.Context) {
 	kick := make(chan struct{}, 1)
 	changed := func() {
@@ -178,8 +179,15 @@ func (s *Server) Watch(ctx context.Context) {
 	tick := time.NewTicker(s.opts.RefreshEvery)
 	defer tick.Stop()
 	for {
-		if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("mcp: cannot read the skills; serving the last tool list", slog.Any("err", err))
+		// Without a client nobody would hear of the change: the list is
+		// read when one lists the tools (it is older than MaxAge by
+		// then). A node in a busy community would otherwise rebuild
+		// every tool, with each skill's ranked providers, several times
+		// a second for no one.
+		if s.connected() {
+			if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
+				s.log.Warn("mcp: cannot read the skills; serving the last tool list", slog.Any("err", err))
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -195,6 +203,14 @@ func (s *Server) Watch(ctx context.Context) {
 		case <-tick.C:
 		}
 	}
+}
+
+// connected reports whether any client session is open.
+func (s *Server) connected() bool {
+	for range s.mcp.Sessions() {
+		return true
+	}
+	return false
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {

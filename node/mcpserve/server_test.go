@@ -329,6 +329,7 @@ func (b *burstSource) Watch(ctx context.Context, changed func()) error {
 func TestWatchDebouncesBursts(t *testing.T) {
 	src := &burstSource{nodeSource: newNodeSource(t), burst: 150, sent: make(chan struct{})}
 	srv := New(src, Options{Debounce: 100 * time.Millisecond, RefreshEvery: time.Hour})
+	rawSession(t, srv) // Watch re-reads only for a connected client
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Watch(ctx) }()
@@ -345,4 +346,48 @@ func TestWatchDebouncesBursts(t *testing.T) {
 	if n := src.reads.Load(); n < 2 || n > 12 {
 		t.Errorf("%d change signals caused %d reads of the skills, want 2 to 12", src.burst, n)
 	}
+}
+
+// rawSession connects a client to srv's SDK server without Serve (whose
+// own Watch would run beside the test's).
+func rawSession(t *testing.T, srv *Server) *mcp.ClientSession {
+	t.Helper()
+	st, ct := mcp.NewInMemoryTransports()
+	ss, err := srv.mcp.Connect(context.Background(), st, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test", Version: "1"}, nil).Connect(context.Background(), ct, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close(); ss.Close() })
+	return cs
+}
+
+// TestWatchIdleWithoutClients: with no client connected, change signals
+// cost nothing; the first client to list the tools gets them read then.
+func TestWatchIdleWithoutClients(t *testing.T) {
+	src := &burstSource{nodeSource: newNodeSource(t), burst: 50, sent: make(chan struct{})}
+	srv := New(src, Options{Debounce: time.Millisecond, RefreshEvery: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Watch(ctx) }()
+	<-src.sent
+	// Let the loop turn many times over on its 1 ms tick and debounce.
+	for range 50 {
+		time.Sleep(time.Millisecond)
+	}
+	if n := src.reads.Load(); n != 0 {
+		t.Errorf("with no client, %d change signals and ticks caused %d reads of the skills, want 0", src.burst, n)
+	}
+	cs := rawSession(t, srv)
+	if tools := toolsByName(t, cs); tools["text.stats"] == nil {
+		t.Errorf("the first client's list lacks text.stats: %v", tools)
+	}
+	if src.reads.Load() == 0 {
+		t.Error("listing the tools did not read the skills")
+	}
+	cancel()
+	<-done
 }

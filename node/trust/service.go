@@ -67,7 +67,8 @@ type Config struct {
 	Now     func() time.Time
 	// Debounce is how long the service waits after a change before it
 	// recomputes, so a burst of records costs one computation. Default
-	// 200 ms.
+	// 200 ms. When the last computation took longer than a tenth of that,
+	// the wait is ten times its cost instead (see paced).
 	Debounce time.Duration
 	// Refresh is the longest time between recomputations (decay and the
 	// community epoch move on). Default one minute.
@@ -286,6 +287,7 @@ func (s *Service) follow(ctx context.Context, notes <-chan *registry.Stored) {
 func (s *Service) loop(ctx context.Context) {
 	dropped := s.cfg.Store.Stats().NotifyDropped
 	joined := len(s.cfg.Communities.Joined())
+	var cost time.Duration // of the last reload and recomputation
 	for {
 		// Wake at the next community epoch too, so the community vector
 		// moves on as soon as every node's does.
@@ -302,11 +304,12 @@ func (s *Service) loop(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(s.cfg.Debounce):
+			case <-time.After(paced(s.cfg.Debounce, cost)):
 			}
 		case <-refresh.C:
 			scheduled = true
 		}
+		began := time.Now()
 		// A missed notification or a new community: read the registry
 		// again, which is the truth.
 		if d, j := s.cfg.Store.Stats().NotifyDropped, len(s.cfg.Communities.Joined()); d != dropped || j != joined || s.unloaded() {
@@ -321,7 +324,20 @@ func (s *Service) loop(ctx context.Context) {
 			continue
 		}
 		s.recompute()
+		cost = time.Since(began)
 	}
+}
+
+// paced is how long to wait after a change before computing again: the
+// debounce, or ten times what the last computation cost when that is
+// longer. Every computation reads all of a community's ratings and
+// attestations, so while records stream in (a new member catching up on
+// 10,000 of them, a busy community), recomputing at a fixed pace would
+// cost time proportional to the registry per record; this keeps it under
+// a tenth of a core, and the result follows within ten costs of the
+// last record.
+func paced(debounce, cost time.Duration) time.Duration {
+	return max(debounce, 10*cost)
 }
 
 func (s *Service) unloaded() bool {

@@ -446,3 +446,18 @@ func TestScheduledRecomputeSkipsWhenNothingChanged(t *testing.T) {
 		t.Fatal("Refresh's period passed and nothing is due")
 	}
 }
+
+// TestPaced: a cheap computation waits the debounce; a costly one waits
+// ten times its cost, so recomputing stays under a tenth of a core.
+func TestPaced(t *testing.T) {
+	for _, tc := range []struct{ debounce, cost, want time.Duration }{
+		{200 * time.Millisecond, 0, 200 * time.Millisecond},
+		{200 * time.Millisecond, 5 * time.Millisecond, 200 * time.Millisecond},
+		{200 * time.Millisecond, 20 * time.Millisecond, 200 * time.Millisecond},
+		{200 * time.Millisecond, 150 * time.Millisecond, 1500 * time.Millisecond},
+	} {
+		if got := paced(tc.debounce, tc.cost); got != tc.want {
+			t.Errorf("paced(%v, %v) = %v, want %v", tc.debounce, tc.cost, got, tc.want)
+		}
+	}
+}
