@@ -304,14 +304,11 @@ func policyKeys() []community.PolicyKey { return community.PolicyKeys() }
 // nor relayed (sync still carries them, so every node holds the same set).
 type banFilter struct{ n *Node }
 
-func (b banFilter) ValidateRecord(ctx context.Context, c cid.Cid, from peer.ID, data []byte) pubsub.ValidationResult {
-	if b.n.banned(c, from) {
+func (b banFilter) ValidateDecoded(ctx context.Context, c cid.Cid, from peer.ID, rec *record.Record) pubsub.ValidationResult {
+	if b.n.banned(c, from) || b.n.banned(c, rec.Author) {
 		return pubsub.ValidationIgnore
 	}
-	if rec, err := record.Decode(data); err == nil && b.n.banned(c, rec.Author) {
-		return pubsub.ValidationIgnore
-	}
-	return b.n.Repl.ValidateRecord(ctx, c, from, data)
+	return b.n.Repl.ValidateDecoded(ctx, c, from, rec)
 }
 
 func (b banFilter) MemberJoined(c cid.Cid, p peer.ID) { b.n.Repl.MemberJoined(c, p) }

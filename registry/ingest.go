@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime"
@@ -64,6 +65,26 @@ type job struct {
 // Result.Err.
 func (s *Store) Ingest(ctx context.Context, raw []byte) (Result, error) {
 	it, done := s.prepare(ctx, raw)
+	return s.ingest(ctx, it, done)
+}
+
+// IngestRecord is Ingest for a record that record.Decode returned (the
+// gossip validator decodes a record to route it; decoding it again here
+// would cost a third of its signature check). A record built any other
+// way is refused.
+func (s *Store) IngestRecord(ctx context.Context, rec *record.Record) (Result, error) {
+	if rec == nil || rec.Raw() == nil {
+		err := errors.New("registry: IngestRecord takes a record from record.Decode")
+		return Result{Err: err}, err
+	}
+	it, done := s.admit(ctx, rec)
+	if !done {
+		done = s.verifyRest(it)
+	}
+	return s.ingest(ctx, it, done)
+}
+
+func (s *Store) ingest(ctx context.Context, it *item, done bool) (Result, error) {
 	res := it.res
 	if !done {
 		j := &job{items: []*item{it}, done: make(chan struct{})}
@@ -179,23 +200,32 @@ func (s *Store) prepare(ctx context.Context, raw []byte) (it *item, done bool) {
 	if done {
 		return it, true
 	}
+	return it, s.verifyRest(it)
+}
+
+// verifyRest checks the signature, then the rest; it reports done as
+// prepare does.
+func (s *Store) verifyRest(it *item) (done bool) {
 	if err := it.rec.Verify(); err != nil {
 		it.res.Err = err
-		return it, true
+		return true
 	}
-	return it, s.checkRest(it)
+	return s.checkRest(it)
 }
 
 // decode is prepare up to the signature check: done reports that it is
 // settled (in it.res) without one.
 func (s *Store) decode(ctx context.Context, raw []byte) (it *item, done bool) {
-	it = &item{}
 	rec, err := record.Decode(raw)
 	if err != nil {
-		it.res.Err = err
-		return it, true
+		return &item{res: Result{Err: err}}, true
 	}
-	it.rec = rec
+	return s.admit(ctx, rec)
+}
+
+// admit is decode after the decoding: the duplicate check.
+func (s *Store) admit(ctx context.Context, rec *record.Record) (it *item, done bool) {
+	it = &item{rec: rec}
 	it.id = rec.CID()
 	it.res.CID = it.id
 	// Load seq before looking: what the filter and badger do not show was

@@ -310,3 +310,48 @@ func TestIngestBatchForgedAmongMany(t *testing.T) {
 		t.Fatalf("Count = %d, want %d", got, want)
 	}
 }
+
+// TestIngestRecordMatchesIngest: a record the gossip validator decoded
+// goes through the same checks as its encoding would (duplicate,
+// signature, rules), and a record that did not come from record.Decode is
+// refused.
+func TestIngestRecordMatchesIngest(t *testing.T) {
+	home := communityID(t, "home")
+	key := newKey(t)
+	f := newFixture(t, func(o *Options) { o.Member = func(c cid.Cid) bool { return c == home } })
+	now := f.clock.Now()
+	decoded := func(raw []byte) *record.Record {
+		t.Helper()
+		rec, err := record.Decode(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec
+	}
+	rec, raw := sign(t, key, home, record.KindAttestation, attestation("s", 1), now)
+	if res, err := f.store.IngestRecord(ctx, decoded(raw)); err != nil || !res.New || res.CID != rec.CID() {
+		t.Fatalf("a fresh record: %+v, %v", res, err)
+	}
+	if res, err := f.store.IngestRecord(ctx, decoded(raw)); err != nil || res.New {
+		t.Fatalf("the same again: %+v, %v; want a duplicate", res, err)
+	}
+	forged, forgedRaw := sign(t, key, home, record.KindAttestation, attestation("s", 2), now)
+	forgedRaw = bytes.Clone(forgedRaw)
+	forgedRaw[bytes.Index(forgedRaw, forged.Sig)+9] ^= 0x10
+	if _, err := f.store.IngestRecord(ctx, decoded(forgedRaw)); !errors.Is(err, record.ErrBadSignature) {
+		t.Fatalf("a forged record: %v, want a bad signature", err)
+	}
+	other := communityID(t, "elsewhere")
+	_, foreignRaw := sign(t, key, other, record.KindAttestation, attestation("s", 3), now)
+	_, errRaw := f.store.Ingest(ctx, foreignRaw)
+	_, errRec := f.store.IngestRecord(ctx, decoded(foreignRaw))
+	if errRaw == nil || errRec == nil || Reason(errRaw) != Reason(errRec) {
+		t.Fatalf("another community's record: Ingest says %v, IngestRecord %v; want the same refusal", errRaw, errRec)
+	}
+	if _, err := f.store.IngestRecord(ctx, nil); err == nil {
+		t.Fatal("a nil record was not refused")
+	}
+	if got := f.store.Count(home); got != 1 {
+		t.Fatalf("Count = %d, want 1", got)
+	}
+}

@@ -58,9 +58,10 @@ type stored struct {
 // Replicator is the registry's side of the records topics. Implementations
 // must be safe for concurrent use.
 type Replicator interface {
-	// ValidateRecord stores a record received on the community's records
-	// topic and says whether gossip should relay it.
-	ValidateRecord(ctx context.Context, community cid.Cid, from peer.ID, data []byte) pubsub.ValidationResult
+	// ValidateDecoded stores a record received on the community's records
+	// topic (as record.Decode returned it) and says whether gossip should
+	// relay it.
+	ValidateDecoded(ctx context.Context, community cid.Cid, from peer.ID, rec *record.Record) pubsub.ValidationResult
 	// MemberJoined is told when a peer joins a community's records topic.
 	// It must not block.
 	MemberJoined(community cid.Cid, p peer.ID)
@@ -301,7 +302,7 @@ func (s *Service) validator(id cid.Cid, want record.Kind) pubsub.ValidatorEx {
 			s.faulted(from, "topic:wrong-topic")
 			return pubsub.ValidationReject
 		case ingest:
-			return s.repl.ValidateRecord(ctx, id, from, msg.Data)
+			return s.repl.ValidateDecoded(ctx, id, from, rec)
 		case want == record.KindAdvert && s.adv != nil:
 			fresh, err := s.adv.ReceiveAdvert(id, rec)
 			switch {

@@ -219,19 +219,37 @@ func (s *Service) Fingerprint(c cid.Cid) (int, string, error) {
 	return v.Len(), hex.EncodeToString(fp[:]), nil
 }
 
-// ValidateRecord implements communities.Replicator: a record from gossip is
-// ingested before it is relayed, so the network only carries what members
-// have verified and stored.
+// ValidateRecord is ValidateDecoded for the record's encoding: a record
+// from gossip is ingested before it is relayed, so the network only
+// carries what members have verified and stored.
 func (s *Service) ValidateRecord(ctx context.Context, community cid.Cid, from peer.ID, data []byte) pubsub.ValidationResult {
 	if from == s.h.ID() {
 		return pubsub.ValidationAccept // published by us, stored before publishing
 	}
-	if rec, err := record.Decode(data); err == nil && s.store.IsCatchUp(rec.Created) {
+	rec, err := record.Decode(data)
+	switch {
+	case err != nil && registry.IsSenderFault(err):
+		s.pen.Fault(from, "gossip:"+registry.Reason(err))
+		return pubsub.ValidationReject
+	case err != nil:
+		return pubsub.ValidationIgnore
+	}
+	return s.ValidateDecoded(ctx, community, from, rec)
+}
+
+// ValidateDecoded implements communities.Replicator: ValidateRecord for a
+// record that record.Decode returned (the topic validator decodes it first
+// to route it).
+func (s *Service) ValidateDecoded(ctx context.Context, community cid.Cid, from peer.ID, rec *record.Record) pubsub.ValidationResult {
+	if from == s.h.ID() {
+		return pubsub.ValidationAccept // published by us, stored before publishing
+	}
+	if s.store.IsCatchUp(rec.Created) {
 		// Old records travel by sync only, where they are not rate limited;
 		// on gossip a back-dated record would dodge the author's rate limit.
 		return pubsub.ValidationIgnore
 	}
-	res, err := s.store.Ingest(ctx, data)
+	res, err := s.store.IngestRecord(ctx, rec)
 	s.log.Debug("gossiped record", "from", from, "cid", res.CID, "new", res.New, "err", err)
 	switch {
 	case err == nil && res.New:
