@@ -1,8 +1,11 @@
 package registry
 
+import "sync/atomic"
+
 // subscriber is one Subscribe call's channel.
 type subscriber struct {
-	ch chan *Stored
+	ch      chan *Stored
+	dropped atomic.Uint64
 }
 
 // Subscribe returns a channel that receives every record stored from now
@@ -11,10 +14,10 @@ type subscriber struct {
 //
 // The committer never waits for a subscriber: when the channel's buffer
 // (buf, at least 1) is full, the notification is dropped and counted in
-// Stats.NotifyDropped. A subscriber that must not miss anything (reputation,
-// governance) keeps up with a large enough buffer and, when it falls
-// behind, recomputes from Query, which is the truth. Close closes every
-// subscription.
+// Stats.NotifyDropped and in Dropped for that channel. A subscriber that
+// must not miss anything (reputation, governance) keeps up with a large
+// enough buffer and, when its Dropped count grows, recomputes from Query,
+// which is the truth. Close closes every subscription.
 func (s *Store) Subscribe(buf int) (<-chan *Stored, func()) {
 	sub := &subscriber{ch: make(chan *Stored, max(buf, 1))}
 	s.subMu.Lock()
@@ -32,6 +35,21 @@ func (s *Store) Subscribe(buf int) (<-chan *Stored, func()) {
 		}
 		s.subMu.Unlock()
 	}
+}
+
+// Dropped counts the notifications the subscription whose channel is ch
+// missed because its buffer was full (0 for a channel that is not, or no
+// longer, subscribed). Other subscribers' misses do not count: a slow
+// event stream does not make reputation reload the registry.
+func (s *Store) Dropped(ch <-chan *Stored) uint64 {
+	s.subMu.RLock()
+	defer s.subMu.RUnlock()
+	for sub := range s.subs {
+		if (<-chan *Stored)(sub.ch) == ch {
+			return sub.dropped.Load()
+		}
+	}
+	return 0
 }
 
 func (s *Store) isClosed() bool {
@@ -57,6 +75,7 @@ func (s *Store) notify(items []*item) {
 			case sub.ch <- st:
 			default:
 				s.stats.dropped.Add(1)
+				sub.dropped.Add(1)
 			}
 		}
 	}

@@ -347,10 +347,17 @@ func TestSubscribeDropsForSlowSubscriber(t *testing.T) {
 	if d := f.store.Stats().NotifyDropped; d != 2 {
 		t.Fatalf("dropped %d, want 2", d)
 	}
+	// Each subscription counts only what it missed itself.
+	if ds, df := f.store.Dropped(slow), f.store.Dropped(fast); ds != 2 || df != 0 {
+		t.Fatalf("Dropped: slow %d, fast %d; want 2 and 0", ds, df)
+	}
 	cancelSlow()
 	cancelSlow() // idempotent
 	if _, ok := <-slow; ok {
 		t.Fatal("channel not closed by cancel")
+	}
+	if d := f.store.Dropped(slow); d != 0 {
+		t.Fatalf("Dropped of a cancelled subscription: %d, want 0", d)
 	}
 	f.store.Close()
 	if _, ok := <-fast; ok {

@@ -111,10 +111,11 @@ type Policy struct {
 
 // Service is safe for concurrent use.
 type Service struct {
-	cfg  Config
-	log  *slog.Logger
-	stop context.CancelFunc
-	wg   sync.WaitGroup
+	cfg   Config
+	notes <-chan *registry.Stored // the registry's notifications
+	log   *slog.Logger
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
 
 	dirty chan struct{}
 
@@ -196,6 +197,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	notes, unsubscribe := cfg.Store.Subscribe(4096)
+	s.notes = notes
 	if err := s.reload(); err != nil {
 		unsubscribe()
 		return nil, err
@@ -286,7 +288,7 @@ func (s *Service) follow(ctx context.Context, notes <-chan *registry.Stored) {
 }
 
 func (s *Service) loop(ctx context.Context) {
-	dropped := s.cfg.Store.Stats().NotifyDropped
+	dropped := s.cfg.Store.Dropped(s.notes)
 	for {
 		wait := s.nextWake()
 		timer := time.NewTimer(wait)
@@ -304,7 +306,7 @@ func (s *Service) loop(ctx context.Context) {
 		case <-timer.C:
 		}
 		reload := s.unloaded()
-		if d := s.cfg.Store.Stats().NotifyDropped; d != dropped {
+		if d := s.cfg.Store.Dropped(s.notes); d != dropped {
 			dropped, reload = d, true
 		}
 		if reload {

@@ -107,9 +107,10 @@ const (
 
 // Service is safe for concurrent use.
 type Service struct {
-	cfg  Config
-	self peer.ID
-	log  *slog.Logger
+	cfg   Config
+	notes <-chan *registry.Stored // the registry's notifications
+	self  peer.ID
+	log   *slog.Logger
 
 	dirty   chan struct{}
 	stop    context.CancelFunc
@@ -221,6 +222,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	notes, unsubscribe := cfg.Store.Subscribe(4096)
+	s.notes = notes
 	if err := s.reload(); err != nil {
 		unsubscribe()
 		return nil, err
@@ -285,7 +287,7 @@ func (s *Service) follow(ctx context.Context, notes <-chan *registry.Stored) {
 
 // loop recomputes after changes (debounced) and every Refresh.
 func (s *Service) loop(ctx context.Context) {
-	dropped := s.cfg.Store.Stats().NotifyDropped
+	dropped := s.cfg.Store.Dropped(s.notes)
 	joined := len(s.cfg.Communities.Joined())
 	var cost time.Duration // of the last reload and recomputation
 	for {
@@ -312,7 +314,7 @@ func (s *Service) loop(ctx context.Context) {
 		began := time.Now()
 		// A missed notification or a new community: read the registry
 		// again, which is the truth.
-		if d, j := s.cfg.Store.Stats().NotifyDropped, len(s.cfg.Communities.Joined()); d != dropped || j != joined || s.unloaded() {
+		if d, j := s.cfg.Store.Dropped(s.notes), len(s.cfg.Communities.Joined()); d != dropped || j != joined || s.unloaded() {
 			dropped, joined = d, j
 			if err := s.reload(); err != nil {
 				s.log.Warn("cannot read the registry for reputation", "err", err)
