@@ -70,11 +70,13 @@ func (s *Store) Ingest(ctx context.Context, raw []byte) (Result, error) {
 
 // IngestRecord is Ingest for a record that record.Decode returned (the
 // gossip validator decodes a record to route it; decoding it again here
-// would cost a third of its signature check). A record built any other
-// way is refused.
+// would cost a third of its signature check). rec must be unchanged since
+// Decode: the checks read its fields, the signature covers its encoding,
+// and the encoding is what is stored. A record without its encoding is
+// refused.
 func (s *Store) IngestRecord(ctx context.Context, rec *record.Record) (Result, error) {
 	if rec == nil || rec.Raw() == nil {
-		err := errors.New("registry: IngestRecord takes a record from record.Decode")
+		err := errors.New("registry: IngestRecord takes a record with its encoding, from record.Decode")
 		return Result{Err: err}, err
 	}
 	it, done := s.admit(ctx, rec)

@@ -288,7 +288,9 @@ func (s *Service) follow(ctx context.Context, notes <-chan *registry.Stored) {
 }
 
 func (s *Service) loop(ctx context.Context) {
-	dropped := s.cfg.Store.Dropped(s.notes)
+	// Drops are counted from the subscription's start: the registry may
+	// have dropped notes while the service loaded and computed first.
+	var dropped uint64
 	for {
 		wait := s.nextWake()
 		timer := time.NewTimer(wait)

@@ -71,6 +71,7 @@ type Server struct {
 	mu    sync.Mutex
 	tools map[string]*toolSpec
 	read  time.Time // when tools was last read; zero: never
+	stale bool      // Watch skipped a change signal or tick: read on the next list
 }
 
 // New returns a Server for src; it reads no skill before it is asked.
@@ -188,6 +189,10 @@ func (s *Server) Watch(ctx context.Context) {
 			if err := s.Refresh(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("mcp: cannot read the skills; serving the last tool list", slog.Any("err", err))
 			}
+		} else {
+			s.mu.Lock()
+			s.stale = true // the next list reads it, however recent
+			s.mu.Unlock()
 		}
 		select {
 		case <-ctx.Done():
@@ -263,7 +268,7 @@ func (s *Server) refreshLocked(ctx context.Context) error {
 			s.log.Info("mcp: skill not served as a tool", slog.String("skill", id), slog.String("reason", why))
 		}
 	}
-	s.tools, s.read = next, s.opts.Now()
+	s.tools, s.read, s.stale = next, s.opts.Now(), false
 	s.mu.Unlock()
 
 	if len(gone) > 0 {
@@ -311,7 +316,7 @@ func (s *Server) refreshIfStale(ctx context.Context) {
 	s.refresh.Lock()
 	defer s.refresh.Unlock()
 	s.mu.Lock()
-	fresh := !s.read.IsZero() && s.opts.Now().Sub(s.read) < s.opts.MaxAge
+	fresh := !s.read.IsZero() && !s.stale && s.opts.Now().Sub(s.read) < s.opts.MaxAge
 	s.mu.Unlock()
 	if fresh {
 		return

@@ -391,3 +391,70 @@ func TestWatchIdleWithoutClients(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// kickSource signals a change whenever the test sends on kick.
+type kickSource struct {
+	*nodeSource
+	reads atomic.Int64
+	kick  chan struct{}
+}
+
+func (k *kickSource) Skills(ctx context.Context) ([]api.SkillOffer, error) {
+	k.reads.Add(1)
+	return k.nodeSource.Skills(ctx)
+}
+
+func (k *kickSource) Watch(ctx context.Context, changed func()) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-k.kick:
+			changed()
+		}
+	}
+}
+
+// TestChangeWithoutClientReachesTheNext: a change signalled while no
+// client is connected is not read then, but the next client's list reads
+// it even though the last read is recent (MaxAge is an hour here).
+func TestChangeWithoutClientReachesTheNext(t *testing.T) {
+	src := &kickSource{nodeSource: newNodeSource(t), kick: make(chan struct{})}
+	srv := New(src, Options{Debounce: time.Millisecond, RefreshEvery: time.Hour, MaxAge: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Watch(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	first := rawSession(t, srv)
+	toolsByName(t, first)
+	if n := src.reads.Load(); n != 1 {
+		t.Fatalf("the first list read the skills %d times, want 1", n)
+	}
+	first.Close()
+	waitFor(t, "the first client to be gone", func() bool { return !srv.connected() })
+	src.kick <- struct{}{}
+	waitFor(t, "Watch to mark the list stale", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.stale
+	})
+	if n := src.reads.Load(); n != 1 {
+		t.Fatalf("a change with no client connected read the skills (%d reads)", n)
+	}
+	toolsByName(t, rawSession(t, srv))
+	if n := src.reads.Load(); n != 2 {
+		t.Fatalf("the next client's list read the skills %d times in all, want 2", n)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

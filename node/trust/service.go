@@ -287,14 +287,17 @@ func (s *Service) follow(ctx context.Context, notes <-chan *registry.Stored) {
 
 // loop recomputes after changes (debounced) and every Refresh.
 func (s *Service) loop(ctx context.Context) {
-	dropped := s.cfg.Store.Dropped(s.notes)
+	// Drops are counted from the subscription's start: the registry may
+	// have dropped notes while the service loaded and computed first.
+	var dropped uint64
 	joined := len(s.cfg.Communities.Joined())
-	var cost time.Duration // of the last reload and recomputation
+	var cost time.Duration // of the last recomputation
 	for {
 		// Wake at the next community epoch too, so the community vector
 		// moves on as soon as every node's does.
 		now := s.cfg.Now()
 		wait := min(s.cfg.Refresh, now.Truncate(CommunityEpoch).Add(CommunityEpoch).Sub(now)+10*time.Millisecond)
+		due := time.Now().Add(wait)
 		refresh := time.NewTimer(wait)
 		scheduled := false
 		select {
@@ -306,12 +309,12 @@ func (s *Service) loop(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(paced(s.cfg.Debounce, cost)):
+			// Paced, but never past the epoch boundary or the refresh.
+			case <-time.After(min(paced(s.cfg.Debounce, cost), max(time.Until(due), s.cfg.Debounce))):
 			}
 		case <-refresh.C:
 			scheduled = true
 		}
-		began := time.Now()
 		// A missed notification or a new community: read the registry
 		// again, which is the truth.
 		if d, j := s.cfg.Store.Dropped(s.notes), len(s.cfg.Communities.Joined()); d != dropped || j != joined || s.unloaded() {
@@ -325,6 +328,7 @@ func (s *Service) loop(ctx context.Context) {
 		if scheduled && !s.stale(s.cfg.Now()) {
 			continue
 		}
+		began := time.Now()
 		s.recompute()
 		cost = time.Since(began)
 	}
@@ -337,7 +341,8 @@ func (s *Service) loop(ctx context.Context) {
 // 10,000 of them, a busy community), recomputing at a fixed pace would
 // cost time proportional to the registry per record; this keeps it under
 // a tenth of a core, and the result follows within ten costs of the
-// last record.
+// last record. The loop still recomputes at each community epoch's
+// boundary (every 10 s), whatever the pace.
 func paced(debounce, cost time.Duration) time.Duration {
 	return max(debounce, 10*cost)
 }
