@@ -297,7 +297,6 @@ func (s *Service) loop(ctx context.Context) {
 		// moves on as soon as every node's does.
 		now := s.cfg.Now()
 		wait := min(s.cfg.Refresh, now.Truncate(CommunityEpoch).Add(CommunityEpoch).Sub(now)+10*time.Millisecond)
-		due := time.Now().Add(wait)
 		refresh := time.NewTimer(wait)
 		scheduled := false
 		select {
@@ -309,8 +308,7 @@ func (s *Service) loop(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			// Paced, but never past the epoch boundary or the refresh.
-			case <-time.After(min(paced(s.cfg.Debounce, cost), max(time.Until(due), s.cfg.Debounce))):
+			case <-time.After(paced(s.cfg.Debounce, cost)):
 			}
 		case <-refresh.C:
 			scheduled = true
@@ -341,8 +339,10 @@ func (s *Service) loop(ctx context.Context) {
 // 10,000 of them, a busy community), recomputing at a fixed pace would
 // cost time proportional to the registry per record; this keeps it under
 // a tenth of a core, and the result follows within ten costs of the
-// last record. The loop still recomputes at each community epoch's
-// boundary (every 10 s), whatever the pace.
+// last record. While changes keep coming, a costly computation can thus
+// move to a new community epoch up to ten costs late: capping the wait at
+// the epoch boundary instead tripled trust's share of the CPU in the
+// 300-node simulation (5 % → 12 %), every node recomputing every 10 s.
 func paced(debounce, cost time.Duration) time.Duration {
 	return max(debounce, 10*cost)
 }
