@@ -181,8 +181,7 @@ func (s *Server) Watch(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		// Without a client nobody would hear of the change: the list is
-		// read when one lists the tools (it is older than MaxAge by
-		// then). A node in a busy community would otherwise rebuild
+		// marked stale and read when one lists the tools. A node in a busy community would otherwise rebuild
 		// every tool, with each skill's ranked providers, several times
 		// a second for no one.
 		if s.connected() {
