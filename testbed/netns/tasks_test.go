@@ -188,7 +188,15 @@ func TestDelegationUnderFaults(t *testing.T) {
 		}
 	}
 	for id, ex := range completedBy {
-		if got := runs[id]; len(got) != 1 || got[0] != ex {
+		got := runs[id]
+		if len(got) == 0 && ex == victim.PeerID {
+			// A builtin task is pure: its journal line is group-committed
+			// (up to 50 ms later), so a kill -9 right after it completed may
+			// lose that line of the victim's history, by design
+			// (docs/architecture.md); the requester holds the signed receipt.
+			continue
+		}
+		if len(got) != 1 || got[0] != ex {
 			t.Errorf("task %s: the requester says %s completed it, the executors say %v", id, ex, got)
 		}
 	}
