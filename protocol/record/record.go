@@ -123,7 +123,7 @@ func Sign(key crypto.PrivKey, kind Kind, community cid.Cid, body any, created ti
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
-	if r.Sig, err = key.Sign(msg); err != nil {
+	if r.Sig, err = SignBytes(key, msg); err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	raw, err := canon.Marshal(r.toWire())

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
@@ -122,4 +123,48 @@ func FuzzBatchMatchesSingle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSignBytesIsKeySign: SignBytes makes the very signature libp2p's
+// key.Sign makes, and VerifyBy accepts it and nothing else.
+func TestSignBytesIsKeySign(t *testing.T) {
+	for i := range 20 {
+		key := newKey(t)
+		msg := bytes.Repeat([]byte{byte(i)}, i*37)
+		want, err := key.Sign(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := SignBytes(key, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("message %d: SignBytes differs from key.Sign", i)
+		}
+		id, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := VerifyBy(id, msg, got); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		bad := bytes.Clone(got)
+		bad[i%len(bad)] ^= 1
+		if err := VerifyBy(id, msg, bad); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("message %d, flipped bit: %v, want ErrBadSignature", i, err)
+		}
+		if err := VerifyBy(id, append(msg, 0), got); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("message %d, longer message: %v, want ErrBadSignature", i, err)
+		}
+		if err := VerifyBy(id, msg, got[:63]); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("message %d, short signature: %v, want ErrBadSignature", i, err)
+		}
+		if err := VerifyBy(peer.ID("not a key"), msg, got); !errors.Is(err, ErrBadAuthor) {
+			t.Fatalf("message %d, bad author: %v, want ErrBadAuthor", i, err)
+		}
+	}
+	if _, err := SignBytes(nil, []byte("x")); err == nil {
+		t.Fatal("SignBytes(nil) signed")
+	}
 }

@@ -156,7 +156,7 @@ func (r *Receipt) Sign(key crypto.PrivKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.Sig, err = key.Sign(msg); err != nil {
+	if r.Sig, err = record.SignBytes(key, msg); err != nil {
 		return nil, fmt.Errorf("%w: sign: %v", ErrBadReceipt, err)
 	}
 	raw, err := canon.Marshal(r.toWire())
@@ -202,9 +202,7 @@ func DecodeReceipt(b []byte) (*Receipt, error) {
 	if err != nil {
 		return nil, err
 	}
-	pub, _ := record.AuthorKey(r.Executor)
-	ok, err := pub.Verify(msg, r.Sig)
-	if err != nil || !ok {
+	if err := record.VerifyBy(r.Executor, msg, r.Sig); err != nil {
 		return nil, fmt.Errorf("%w: the signature is not the executor's (%s)", ErrBadReceipt, r.Executor)
 	}
 	r.raw = append([]byte(nil), b...)
