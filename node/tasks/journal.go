@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/ristretto/v2/z"
 
 	"github.com/agora-p2p/agora/node/api"
 )
@@ -30,6 +31,9 @@ const (
 	// flushEvery is how long a journal write may wait to join a batch: a
 	// task that ends within it is written once.
 	flushEvery = 50 * time.Millisecond
+	// minFilterIDs is the least number of task IDs the journal's Bloom
+	// filter is sized for (at a 1% false-positive rate, 78 KiB).
+	minFilterIDs = 1 << 16
 )
 
 // Terminal reports whether a status is final.
@@ -77,19 +81,51 @@ type journal struct {
 	// waiters are told the result of the first write that starts after
 	// they asked (durable).
 	waiters []chan error
-	kick    chan struct{}
-	urgent  chan struct{} // someone waits (durable): write now
-	done    chan struct{}
-	stop    chan struct{}
+	// ids is a Bloom filter of every task ID in the journal, guarded by
+	// mu: get answers "not found" without reading badger when it says
+	// no. An executor asks that of every request it receives, and a badger
+	// read transaction waits for badger's watermark goroutine, a scheduling
+	// round trip on the request's critical path. It is sized at open for
+	// four times the tasks then journaled; beyond that its false positives
+	// grow, costing lookups, never answers.
+	ids    *z.Bloom
+	kick   chan struct{}
+	urgent chan struct{} // someone waits (durable): write now
+	done   chan struct{}
+	stop   chan struct{}
 }
 
 func openJournal(db *badger.DB, log *slog.Logger, now time.Time) (*journal, error) {
 	j := &journal{db: db, log: log, dirty: map[string]snapshotter{}, kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1), done: make(chan struct{}), stop: make(chan struct{})}
+	if err := j.loadIDs(); err != nil {
+		return nil, err
+	}
 	if err := j.recover(now); err != nil {
 		return nil, err
 	}
 	go j.run()
 	return j, nil
+}
+
+// loadIDs builds the filter of task IDs from the journal's by-ID keys.
+func (j *journal) loadIDs() error {
+	var ids []uint64
+	err := j.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: []byte(keyByID)})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			ids = append(ids, z.MemHash(it.Item().Key()[len(keyByID):]))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the task journal: %w", err)
+	}
+	j.ids = z.NewBloomFilter(float64(max(4*len(ids), minFilterIDs)), 0.01)
+	for _, h := range ids {
+		j.ids.Add(h)
+	}
+	return nil
 }
 
 // recover ends the tasks a previous run left in flight.
@@ -136,6 +172,7 @@ func taskKey(t api.Task) []byte {
 func (j *journal) put(id string, t snapshotter) {
 	j.mu.Lock()
 	j.dirty[id] = t
+	j.ids.Add(z.MemHashString(id))
 	j.mu.Unlock()
 	select {
 	case j.kick <- struct{}{}:
@@ -253,9 +290,13 @@ func (j *journal) get(id string) (api.Task, error) {
 	if !ok {
 		e, ok = j.flushing[id]
 	}
+	maybe := ok || j.ids.Has(z.MemHashString(id))
 	j.mu.Unlock()
 	if ok {
 		return e.snapshot(), nil
+	}
+	if !maybe {
+		return api.Task{}, ErrNotFound
 	}
 	var t api.Task
 	err := j.db.View(func(txn *badger.Txn) error {

@@ -412,3 +412,55 @@ id = "slow.echo"
 	}
 	n.wait(got.ID)
 }
+
+// TestJournalFilterKnowsEveryTask: the filter that lets get skip badger
+// never hides a journaled task, whether it was written in this run or
+// read back from disk by the next one, and unknown IDs are not found.
+func TestJournalFilterKnowsEveryTask(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*badger.DB, *journal) {
+		db, err := badger.Open(registry.BadgerOptions(dir).WithMemTableSize(4 << 20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := openJournal(db, slog.New(slog.DiscardHandler), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, j
+	}
+	db, j := open()
+	now := time.Now().UnixMilli()
+	var ids []string
+	for i := range 500 {
+		tk := api.Task{ID: fmt.Sprintf("filter-%03d", i), Status: StatusCompleted, Role: "executor", Skill: "text.stats",
+			Created: now, Updated: now, Events: []api.TaskEvent{{Seq: 1, Time: now, Type: StatusCompleted}}}
+		j.put(tk.ID, fixed(tk))
+		ids = append(ids, tk.ID)
+	}
+	if err := j.durable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, id := range ids {
+			if got, err := j.get(id); err != nil || got.ID != id {
+				t.Fatalf("%s: get(%s) = %q, %v", when, id, got.ID, err)
+			}
+		}
+		for i := range 2000 {
+			if _, err := j.get(fmt.Sprintf("unknown-%04d", i)); err != ErrNotFound {
+				t.Fatalf("%s: an unknown ID: %v, want ErrNotFound", when, err)
+			}
+		}
+	}
+	check("written in this run")
+	j.close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, j = open()
+	defer db.Close()
+	defer j.close()
+	check("after a restart")
+}
