@@ -406,23 +406,22 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 		return fail(StatusFailed, CodeVanished, "could not send the task: "+err.Error())
 	}
 	// On cancel, tell the executor, then give up on the stream.
+	// (context.AfterFunc rather than a goroutine per task that waits for
+	// either: most tasks are never canceled.)
 	stopped := make(chan struct{})
 	defer close(stopped)
-	go func() {
+	stopWatch := context.AfterFunc(ctx, func() {
+		_ = st.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = task.Write(st, &task.Cancel{ID: req.ID, Reason: "canceled by the requester"})
+		// Give the executor a moment to end the task with its signed
+		// receipt (a timed-out task can be rated that way).
 		select {
 		case <-stopped:
-		case <-ctx.Done():
-			_ = st.SetWriteDeadline(time.Now().Add(time.Second))
-			_ = task.Write(st, &task.Cancel{ID: req.ID, Reason: "canceled by the requester"})
-			// Give the executor a moment to end the task with its signed
-			// receipt (a timed-out task can be rated that way).
-			select {
-			case <-stopped:
-			case <-time.After(cancelGrace):
-			}
-			_ = st.Reset()
+		case <-time.After(cancelGrace):
 		}
-	}()
+		_ = st.Reset()
+	})
+	defer stopWatch() // before close(stopped): defers run last first
 	protocolErr := func(what string) outcome {
 		_ = st.Reset()
 		s.cfg.Index.Observe(p, r.Skill, 0, false)
@@ -476,7 +475,9 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 			if !accepted {
 				return protocolErr("a result before accepting")
 			}
-			_ = st.Close()
+			// Closing sends our end of the stream through yamux's send
+			// loop; the task is over, so it need not wait for that.
+			go st.Close()
 			rc, err := s.checkReceipt(f.Receipt, req, p, task.StatusCompleted, f.Output)
 			if err != nil {
 				s.cfg.Index.Observe(p, r.Skill, 0, false)
