@@ -5,6 +5,7 @@ package tasks
 // mnJournalLocal adapts an agents.Manager as node/work.go does.
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/ristretto/v2/z"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -451,6 +453,130 @@ func TestJournalFilterKnowsEveryTask(t *testing.T) {
 		for i := range 2000 {
 			if _, err := j.get(fmt.Sprintf("unknown-%04d", i)); err != ErrNotFound {
 				t.Fatalf("%s: an unknown ID: %v, want ErrNotFound", when, err)
+			}
+		}
+	}
+	check("written in this run")
+	j.close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, j = open()
+	defer db.Close()
+	defer j.close()
+	check("after a restart")
+}
+
+// TestJournalStoresReceiptsCompactly: the journal keeps a receipt as its
+// signed encoding only and gives back every decoded field on get and list,
+// before and after a restart; an entry in the older, decoded form reads as
+// it was; a receipt that no longer decodes comes back as stored, unverified.
+func TestJournalStoresReceiptsCompactly(t *testing.T) {
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	comm, err := cid.Prefix{Version: 1, Codec: cid.DagCBOR, MhType: mh.SHA2_256, MhLength: -1}.Sum([]byte("compact"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UnixMilli()
+	rc := &task.Receipt{Task: "compact-task-01", Community: comm, Requester: self, Agent: "builtin", Skill: "text.stats",
+		Input: task.Hash([]byte(`{"text":"a b"}`)), Output: task.Hash([]byte(`{"words":2}`)), Status: task.StatusCompleted,
+		Started: now, Ended: now}
+	if _, err := rc.Sign(key); err != nil {
+		t.Fatal(err)
+	}
+	view := receiptView(rc)
+	mk := func(id string, r *api.Receipt) api.Task {
+		return api.Task{ID: id, Status: StatusCompleted, Role: "requester", Skill: "text.stats", Created: now, Updated: now,
+			Receipt: r, Events: []api.TaskEvent{{Seq: 1, Time: now, Type: StatusCompleted}}}
+	}
+	dir := t.TempDir()
+	open := func() (*badger.DB, *journal) {
+		db, err := badger.Open(registry.BadgerOptions(dir).WithMemTableSize(4 << 20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		j, err := openJournal(db, slog.New(slog.DiscardHandler), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return db, j
+	}
+	db, j := open()
+	fresh := mk("compact-task-01", view)
+	j.put(fresh.ID, fixed(fresh))
+	damaged := mk("compact-task-02", &api.Receipt{Raw: "bm90IGEgcmVjZWlwdA==", Verified: true})
+	j.put(damaged.ID, fixed(damaged))
+	if err := j.durable(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// An entry as journals wrote them before: the decoded fields stored.
+	old := mk("compact-task-03", view)
+	oldJSON, err := json.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(txn *badger.Txn) error {
+		k := taskKey(old)
+		if err := txn.Set(k, oldJSON); err != nil {
+			return err
+		}
+		return txn.Set(append([]byte(keyByID), old.ID...), k)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	j.ids.Add(z.MemHashString(old.ID))
+
+	var stored []byte
+	if err := db.View(func(txn *badger.Txn) error {
+		it, err := txn.Get(taskKey(fresh))
+		if err != nil {
+			return err
+		}
+		stored, err = it.ValueCopy(nil)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(stored, []byte(`"input_hash"`)) || !bytes.Contains(stored, []byte(view.Raw)) {
+		t.Fatalf("the journal stored the receipt's fields, not its encoding alone: %s", stored)
+	}
+	if len(stored) >= len(oldJSON) {
+		t.Fatalf("compact entry %d bytes, the decoded form %d", len(stored), len(oldJSON))
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, want := range []api.Task{fresh, old} {
+			got, err := j.get(want.ID)
+			if err != nil {
+				t.Fatalf("%s: get %s: %v", when, want.ID, err)
+			}
+			if !reflect.DeepEqual(got.Receipt, want.Receipt) {
+				t.Fatalf("%s: get %s: receipt\n%+v\nwant\n%+v", when, want.ID, got.Receipt, want.Receipt)
+			}
+		}
+		got, err := j.get(damaged.ID)
+		if err != nil || got.Receipt == nil || got.Receipt.Raw != damaged.Receipt.Raw || got.Receipt.Verified || got.Receipt.CID != "" {
+			t.Fatalf("%s: damaged receipt: %+v, %v", when, got.Receipt, err)
+		}
+		list, err := j.list(10)
+		if err != nil || len(list) != 3 {
+			t.Fatalf("%s: list: %d tasks, %v", when, len(list), err)
+		}
+		for _, lt := range list {
+			if lt.ID == damaged.ID {
+				continue
+			}
+			want := *view
+			want.Raw = ""
+			if lt.Receipt == nil || *lt.Receipt != want {
+				t.Fatalf("%s: list %s: receipt %+v, want %+v", when, lt.ID, lt.Receipt, want)
 			}
 		}
 	}
