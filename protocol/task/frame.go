@@ -381,10 +381,6 @@ func Decode(b []byte) (Frame, error) {
 	if len(b) > MaxFrame {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, len(b), MaxFrame)
 	}
-	var keys map[string]canon.RawMessage
-	if err := canon.Unmarshal(b, &keys); err != nil {
-		return nil, bad("%v", err)
-	}
 	var w wire
 	if err := canon.Unmarshal(b, &w); err != nil {
 		return nil, bad("%v", err)
@@ -393,11 +389,6 @@ func Decode(b []byte) (Frame, error) {
 	ok := allowed[typ]
 	if ok == nil {
 		return nil, bad("unknown frame type %d", w.T)
-	}
-	for k := range keys {
-		if !ok[k] {
-			return nil, bad("%s frame has key %q", typ, clip(k))
-		}
 	}
 	var f Frame
 	switch typ {
@@ -424,8 +415,19 @@ func Decode(b []byte) (Frame, error) {
 		return nil, err
 	}
 	// One encoding per frame: the decoder is lenient in places (an empty
-	// array where omitempty leaves a key out), the encoder is not.
+	// array where omitempty leaves a key out), the encoder is not. The
+	// frame's own encoding has exactly the keys its type allows, so this
+	// also refuses any other key (the wire struct has every type's keys);
+	// only a refused frame pays for finding which key it was.
 	if again, err := Encode(f); err != nil || !bytes.Equal(again, b) {
+		var keys map[string]canon.RawMessage
+		if canon.Unmarshal(b, &keys) == nil {
+			for k := range keys {
+				if !ok[k] {
+					return nil, bad("%s frame has key %q", typ, clip(k))
+				}
+			}
+		}
 		return nil, bad("%s frame is not in its canonical encoding", typ)
 	}
 	return f, nil

@@ -116,6 +116,21 @@ func TestDecodeRejects(t *testing.T) {
 			t.Errorf("%s: decoded", name)
 		}
 	}
+	// A key of another frame type is named in the error; a key of no
+	// frame type is an unknown field.
+	for key, b := range map[string][]byte{
+		"skill":   cases["foreign key"],
+		"receipt": mustRaw(t, map[string]any{"t": 2, "id": "task-0001", "agent": "builtin", "receipt": []byte{1}}),
+	} {
+		_, err := Decode(b)
+		if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), `key "`+key+`"`) {
+			t.Errorf("a frame with key %q: %v", key, err)
+		}
+	}
+	_, err := Decode(mustRaw(t, map[string]any{"t": 2, "id": "task-0001", "agent": "builtin", "zzz": 1}))
+	if !errors.Is(err, ErrBadFrame) || !strings.Contains(err.Error(), "unknown field") {
+		t.Errorf("a frame with an unknown key: %v", err)
+	}
 	// A length prefix over the limit is refused before reading the body.
 	var buf bytes.Buffer
 	buf.Write([]byte{0xff, 0xff, 0xff, 0x7f})
