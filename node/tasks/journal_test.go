@@ -415,22 +415,27 @@ id = "slow.echo"
 	n.wait(got.ID)
 }
 
+// openTestJournal opens a badger in dir with the node's options and a
+// journal on it.
+func openTestJournal(t *testing.T, dir string) (*badger.DB, *journal) {
+	t.Helper()
+	db, err := badger.Open(registry.BadgerOptions(dir).WithMemTableSize(4 << 20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := openJournal(db, slog.New(slog.DiscardHandler), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, j
+}
+
 // TestJournalFilterKnowsEveryTask: the filter that lets get skip badger
 // never hides a journaled task, whether it was written in this run or
 // read back from disk by the next one, and unknown IDs are not found.
 func TestJournalFilterKnowsEveryTask(t *testing.T) {
 	dir := t.TempDir()
-	open := func() (*badger.DB, *journal) {
-		db, err := badger.Open(registry.BadgerOptions(dir).WithMemTableSize(4 << 20))
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := openJournal(db, slog.New(slog.DiscardHandler), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return db, j
-	}
+	open := func() (*badger.DB, *journal) { return openTestJournal(t, dir) }
 	db, j := open()
 	now := time.Now().UnixMilli()
 	var ids []string
@@ -497,17 +502,7 @@ func TestJournalStoresReceiptsCompactly(t *testing.T) {
 			Receipt: r, Events: []api.TaskEvent{{Seq: 1, Time: now, Type: StatusCompleted}}}
 	}
 	dir := t.TempDir()
-	open := func() (*badger.DB, *journal) {
-		db, err := badger.Open(registry.BadgerOptions(dir).WithMemTableSize(4 << 20))
-		if err != nil {
-			t.Fatal(err)
-		}
-		j, err := openJournal(db, slog.New(slog.DiscardHandler), time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return db, j
-	}
+	open := func() (*badger.DB, *journal) { return openTestJournal(t, dir) }
 	db, j := open()
 	fresh := mk("compact-task-01", view)
 	j.put(fresh.ID, fixed(fresh))
