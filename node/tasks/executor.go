@@ -75,7 +75,7 @@ func (s *Service) serve(st network.Stream) {
 	s.wg.Add(1)
 	defer s.wg.Done()
 	from := st.Conn().RemotePeer()
-	fromStr := from.String()
+	fromStr := idText.peer(from)
 	_ = st.SetReadDeadline(time.Now().Add(requestWait))
 	rd := bufio.NewReader(st)
 	f, err := task.Read(rd, task.MaxFrame)
@@ -146,7 +146,7 @@ func (s *Service) serve(st network.Stream) {
 	// Registered before Accepted goes out, so the loop check and the API see
 	// the task as soon as the requester does.
 	l, ok := s.tryBegin(api.Task{
-		ID: req.ID, Status: StatusWorking, Role: "executor", Skill: req.Skill, Community: req.Community.String(),
+		ID: req.ID, Status: StatusWorking, Role: "executor", Skill: req.Skill, Community: idText.community(req.Community),
 		Executor: s.selfStr, Agent: job.Agent(), Requester: fromStr, Input: keep(req.Input),
 		Created: ms, Updated: ms, Attempts: 1, Ancestry: req.Ancestry,
 		Events: []api.TaskEvent{{Seq: 1, Time: ms, Type: "accepted", Peer: fromStr, Agent: job.Agent()}},

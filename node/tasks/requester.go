@@ -152,7 +152,7 @@ func (s *Service) Submit(ctx context.Context, r Request) (api.Task, error) {
 		Events: []api.TaskEvent{{Seq: 1, Time: ms, Type: StatusSubmitted}},
 	}
 	if comm.Defined() {
-		t.Community = comm.String()
+		t.Community = idText.community(comm)
 	}
 	l := s.begin(t, cancel)
 	s.wg.Add(1)
@@ -316,7 +316,7 @@ func (s *Service) finish(l *live, o outcome) {
 		}
 		t.Output = keep(o.output)
 		if o.executor != "" {
-			t.Executor = o.executor.String()
+			t.Executor = idText.peer(o.executor)
 		}
 		if o.agent != "" {
 			t.Agent = o.agent
@@ -327,12 +327,7 @@ func (s *Service) finish(l *live, o outcome) {
 	})
 }
 
-func peerString(p peer.ID) string {
-	if p == "" {
-		return ""
-	}
-	return p.String()
-}
+func peerString(p peer.ID) string { return idText.peer(p) }
 
 func (s *Service) runLocal(ctx context.Context, l *live, r Request, comm cid.Cid) outcome {
 	job, err := s.cfg.Local.Admit(r.Skill, r.Input, "", comm)
@@ -378,7 +373,7 @@ func (s *Service) runLocal(ctx context.Context, l *live, r Request, comm cid.Cid
 }
 
 func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Cid, p peer.ID) outcome {
-	pStr := p.String()
+	pStr := idText.peer(p)
 	fail := func(status, code, reason string) outcome {
 		return outcome{status: status, code: code, reason: reason, executor: p}
 	}

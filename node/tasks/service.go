@@ -415,8 +415,8 @@ func receiptView(r *task.Receipt) *api.Receipt {
 		return s[1:]
 	}
 	return &api.Receipt{
-		CID: r.CID().String(), Task: r.Task, Community: r.Community.String(),
-		Requester: r.Requester.String(), Executor: r.Executor.String(), Agent: r.Agent, Skill: r.Skill,
+		CID: r.CID().String(), Task: r.Task, Community: idText.community(r.Community),
+		Requester: idText.peer(r.Requester), Executor: idText.peer(r.Executor), Agent: r.Agent, Skill: r.Skill,
 		InputHash: enc(r.Input), OutputHash: enc(r.Output), Status: r.Status,
 		Started: r.Started, Ended: r.Ended, Verified: true,
 		Raw: base64.StdEncoding.EncodeToString(r.Raw()),
