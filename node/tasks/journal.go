@@ -305,8 +305,10 @@ type compactReceipt struct {
 }
 
 // expandReceipt decodes a receipt that compact stored as its encoding back
-// into its fields. The receipt is checked again as it is decoded; one that
-// no longer decodes (a damaged journal) stays as it was stored, with
+// into its fields. Its signature was checked when the task received it, so
+// it is not checked again (a list of 10,000 tasks would cost as many
+// signature checks); the rest of the decoding checks are made, and a
+// receipt that fails them (a damaged journal) stays as it was stored, with
 // Verified false, and is logged. Entries written before compact existed
 // carry their fields and are left alone.
 func (j *journal) expandReceipt(t *api.Task) {
@@ -317,7 +319,7 @@ func (j *journal) expandReceipt(t *api.Task) {
 	raw, err := base64.StdEncoding.DecodeString(r.Raw)
 	if err == nil {
 		var rc *task.Receipt
-		if rc, err = task.DecodeReceipt(raw); err == nil {
+		if rc, err = task.DecodeStoredReceipt(raw); err == nil {
 			t.Receipt = receiptView(rc)
 			return
 		}
@@ -328,6 +330,32 @@ func (j *journal) expandReceipt(t *api.Task) {
 func (j *journal) close() {
 	close(j.stop)
 	<-j.done
+}
+
+// has reports whether the journal holds a task with this ID, pending or
+// written, without reading it.
+func (j *journal) has(id string) (bool, error) {
+	j.mu.Lock()
+	_, ok := j.dirty[id]
+	if !ok {
+		_, ok = j.flushing[id]
+	}
+	maybe := ok || j.ids.Has(z.MemHashString(id))
+	j.mu.Unlock()
+	if ok || !maybe {
+		return ok, nil
+	}
+	err := j.db.View(func(txn *badger.Txn) error {
+		_, err := txn.Get(append([]byte(keyByID), id...))
+		return err
+	})
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, badger.ErrKeyNotFound):
+		return false, nil
+	}
+	return false, err
 }
 
 // get reads a task, the pending version first.
@@ -382,6 +410,7 @@ func (j *journal) list(limit int) ([]api.Task, error) {
 	}
 	j.mu.Unlock()
 	var out []api.Task
+	var stored []int // indexes in out of the tasks read from badger
 	seen := map[string]bool{}
 	err := j.db.View(func(txn *badger.Txn) error {
 		opts := badger.IteratorOptions{Prefix: []byte(keyTasks), Reverse: true, PrefetchValues: true, PrefetchSize: 64}
@@ -396,13 +425,20 @@ func (j *journal) list(limit int) ([]api.Task, error) {
 			if p, ok := pending[t.ID]; ok {
 				t = p
 			} else {
-				j.expandReceipt(&t)
+				stored = append(stored, len(out))
 			}
 			seen[t.ID] = true
-			out = append(out, summary(t))
+			out = append(out, t)
 		}
 		return nil
 	})
+	// Outside the read transaction: decoding receipts holds it open.
+	for _, i := range stored {
+		j.expandReceipt(&out[i])
+	}
+	for i := range out {
+		out[i] = summary(out[i])
+	}
 	for id, t := range pending {
 		if !seen[id] {
 			out = append(out, summary(t))

@@ -454,10 +454,17 @@ func TestJournalFilterKnowsEveryTask(t *testing.T) {
 			if got, err := j.get(id); err != nil || got.ID != id {
 				t.Fatalf("%s: get(%s) = %q, %v", when, id, got.ID, err)
 			}
+			if ok, err := j.has(id); !ok || err != nil {
+				t.Fatalf("%s: has(%s) = %v, %v", when, id, ok, err)
+			}
 		}
 		for i := range 2000 {
-			if _, err := j.get(fmt.Sprintf("unknown-%04d", i)); err != ErrNotFound {
+			id := fmt.Sprintf("unknown-%04d", i)
+			if _, err := j.get(id); err != ErrNotFound {
 				t.Fatalf("%s: an unknown ID: %v, want ErrNotFound", when, err)
+			}
+			if ok, err := j.has(id); ok || err != nil {
+				t.Fatalf("%s: has(%s) = %v, %v", when, id, ok, err)
 			}
 		}
 	}

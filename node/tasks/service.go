@@ -264,8 +264,8 @@ func (s *Service) known(id string) bool {
 	if l != nil {
 		return true
 	}
-	_, err := s.j.get(id)
-	return err == nil
+	ok, _ := s.j.has(id)
+	return ok
 }
 
 // event appends an event to a live task, applies change, journals it and

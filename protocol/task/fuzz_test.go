@@ -56,9 +56,14 @@ func FuzzDecodeReceipt(f *testing.F) {
 	}
 	f.Add(raw)
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// Whatever DecodeReceipt takes, DecodeStoredReceipt takes too.
+		st, stErr := DecodeStoredReceipt(b)
 		r, err := DecodeReceipt(b)
 		if err != nil {
 			return
+		}
+		if stErr != nil || st.CID() != r.CID() {
+			t.Fatalf("DecodeReceipt took it, DecodeStoredReceipt: %v", stErr)
 		}
 		if !bytes.Equal(r.Raw(), b) {
 			t.Fatal("receipt raw differs from its input")

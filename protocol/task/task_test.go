@@ -205,6 +205,20 @@ func TestReceipt(t *testing.T) {
 	if _, err := DecodeReceipt(forged); !errors.Is(err, ErrBadReceipt) || raw2 == nil {
 		t.Fatalf("forged executor: %v", err)
 	}
+	// DecodeStoredReceipt reads what DecodeReceipt reads, checks everything
+	// but the signature, and so takes the forgery (it is only for receipts
+	// checked on arrival), but not a malformed one.
+	if st, err := DecodeStoredReceipt(raw); err != nil || st.CID() != r.CID() || !bytes.Equal(st.Raw(), raw) {
+		t.Fatalf("stored receipt: %v", err)
+	}
+	if st, err := DecodeStoredReceipt(forged); err != nil || st.Executor != r.Executor {
+		t.Fatalf("stored forgery: %v", err)
+	}
+	for _, bad := range [][]byte{nil, {0xa0}, raw[:len(raw)-1]} {
+		if _, err := DecodeStoredReceipt(bad); !errors.Is(err, ErrBadReceipt) {
+			t.Fatalf("stored %x: %v", bad, err)
+		}
+	}
 	// Bad fields are refused when signing.
 	r3, k3 := sampleReceipt(t)
 	r3.Status = "done"
