@@ -332,16 +332,22 @@ func (j *journal) close() {
 	<-j.done
 }
 
+// pending returns the task with this ID waiting to be written, if any
+// (ok), and whether badger may hold it (maybe: the filter does not rule it
+// out).
+func (j *journal) pending(id string) (e snapshotter, ok, maybe bool) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if e, ok = j.dirty[id]; !ok {
+		e, ok = j.flushing[id]
+	}
+	return e, ok, ok || j.ids.Has(z.MemHashString(id))
+}
+
 // has reports whether the journal holds a task with this ID, pending or
 // written, without reading it.
 func (j *journal) has(id string) (bool, error) {
-	j.mu.Lock()
-	_, ok := j.dirty[id]
-	if !ok {
-		_, ok = j.flushing[id]
-	}
-	maybe := ok || j.ids.Has(z.MemHashString(id))
-	j.mu.Unlock()
+	_, ok, maybe := j.pending(id)
 	if ok || !maybe {
 		return ok, nil
 	}
@@ -360,13 +366,7 @@ func (j *journal) has(id string) (bool, error) {
 
 // get reads a task, the pending version first.
 func (j *journal) get(id string) (api.Task, error) {
-	j.mu.Lock()
-	e, ok := j.dirty[id]
-	if !ok {
-		e, ok = j.flushing[id]
-	}
-	maybe := ok || j.ids.Has(z.MemHashString(id))
-	j.mu.Unlock()
+	e, ok, maybe := j.pending(id)
 	if ok {
 		return e.snapshot(), nil
 	}
