@@ -393,10 +393,16 @@ func (s *Service) take(r *registry.Stored) bool {
 	return st.take(r)
 }
 
+// take adds a record to the state and reports whether that changed it: a
+// record taken in already (a notification that arrives after a reload
+// loaded its record) changes nothing and asks for no recomputation.
 func (st *state) take(r *registry.Stored) bool {
 	id := r.CID()
 	switch r.Record.Kind {
 	case record.KindFeedback:
+		if _, ok := st.ratings[id]; ok {
+			return false
+		}
 		b, err := body.DecodeRecord(r.Record)
 		if err != nil {
 			return false
@@ -405,6 +411,14 @@ func (st *state) take(r *registry.Stored) bool {
 		st.ratings[id] = reputation.Rating{Rater: r.Record.Author, Ratee: f.Receipt.Executor, Receipt: f.Receipt.CID().String(),
 			ID: id.String(), Score: f.Score, Created: r.Record.Created}
 	case record.KindAttestation:
+		if a, ok := st.atts[id]; ok {
+			if a.Revoked || !(r.Revoked || st.revoked[id]) {
+				return false
+			}
+			a.Revoked = true
+			st.atts[id] = a
+			return true
+		}
 		b, err := body.DecodeRecord(r.Record)
 		if err != nil {
 			return false
@@ -419,6 +433,9 @@ func (st *state) take(r *registry.Stored) bool {
 			return false
 		}
 		target := b.(body.Revocation).Target
+		if st.revoked[target] {
+			return false
+		}
 		st.revoked[target] = true
 		if a, ok := st.atts[target]; ok {
 			a.Revoked = true

@@ -461,3 +461,49 @@ func TestPaced(t *testing.T) {
 		}
 	}
 }
+
+// TestTakeAgainChangesNothing: a record the state holds already (a
+// notification that arrives after a reload took its record in) is no
+// change, so it asks for no recomputation; a revocation is one change,
+// once.
+func TestTakeAgainChangesNothing(t *testing.T) {
+	f := newFixture(t)
+	execKey, _ := newKey(t)
+	fb := f.ingest(f.key, record.KindFeedback, body.Feedback{Receipt: f.receipt(execKey, f.self, 1), Score: 900})
+	_, subject := newKey(t)
+	att := f.ingest(f.key, record.KindAttestation, body.Attestation{Subject: body.Subject{Type: body.SubjectPeer, ID: subject.String()},
+		Predicate: "agora:audit/manual/v1", Verdict: body.VerdictPass})
+	rev := f.ingest(f.key, record.KindRevocation, body.Revocation{Target: att.CID()})
+	st := newState()
+	for _, rec := range []*record.Record{fb, att, rev} {
+		got, err := f.store.Get(rec.CID())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !st.take(got) {
+			t.Fatalf("taking the %s in is no change", rec.Kind)
+		}
+		if st.take(got) {
+			t.Fatalf("taking the %s in again is a change", rec.Kind)
+		}
+	}
+	if !st.atts[att.CID()].Revoked {
+		t.Fatal("the revoked attestation is not marked revoked")
+	}
+	// The attestation seen again, now stored as revoked, changes nothing.
+	again, err := f.store.Get(att.CID())
+	if err != nil || !again.Revoked {
+		t.Fatalf("stored attestation: %+v, %v", again, err)
+	}
+	if st.take(again) {
+		t.Fatal("the revoked attestation taken in again is a change")
+	}
+	// A fresh state that saw the attestation before its revocation learns
+	// the revocation from the attestation's own note.
+	st2 := newState()
+	first := *again
+	first.Revoked = false
+	if !st2.take(&first) || !st2.take(again) || !st2.atts[att.CID()].Revoked {
+		t.Fatal("an attestation noted again as revoked did not become revoked")
+	}
+}
