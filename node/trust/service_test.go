@@ -61,6 +61,8 @@ type fixture struct {
 	self    peer.ID
 	comm    comms
 	updates chan struct{}
+	// tune, if set, changes the service's Config before it starts.
+	tune func(*Config)
 }
 
 func newKey(t testing.TB) (crypto.PrivKey, peer.ID) {
@@ -86,7 +88,12 @@ func communityID(t testing.TB, s string) cid.Cid {
 // does; founders seed trust, and the service's own key is the first.
 func newFixture(t *testing.T, founders ...peer.ID) *fixture {
 	t.Helper()
-	f := &fixture{t: t, dir: t.TempDir(), clk: &clock{t: time.UnixMilli(1767225600000).Add(30 * time.Second)}, updates: make(chan struct{}, 64)}
+	return newTunedFixture(t, nil, founders...)
+}
+
+func newTunedFixture(t *testing.T, tune func(*Config), founders ...peer.ID) *fixture {
+	t.Helper()
+	f := &fixture{t: t, dir: t.TempDir(), clk: &clock{t: time.UnixMilli(1767225600000).Add(30 * time.Second)}, updates: make(chan struct{}, 64), tune: tune}
 	f.key, f.self = newKey(t)
 	pol := community.DefaultPolicy()
 	f.comm = comms{id: communityID(t, "home"), genesis: community.Genesis{Name: "home", Founders: append([]peer.ID{f.self}, founders...), Policy: pol}}
@@ -104,13 +111,17 @@ func (f *fixture) open() {
 	if f.store, err = registry.Open(db, registry.Options{Now: f.clk.Now, RatePerAuthor: registry.Unlimited}); err != nil {
 		t.Fatal(err)
 	}
-	if f.svc, err = New(Config{Store: f.store, DB: db, Key: f.key, Communities: f.comm, Now: f.clk.Now,
+	cfg := Config{Store: f.store, DB: db, Key: f.key, Communities: f.comm, Now: f.clk.Now,
 		Debounce: time.Millisecond, OnUpdate: func() {
 			select {
 			case f.updates <- struct{}{}:
 			default:
 			}
-		}}); err != nil {
+		}}
+	if f.tune != nil {
+		f.tune(&cfg)
+	}
+	if f.svc, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(f.close)
@@ -401,7 +412,9 @@ func TestFollowsNewRecords(t *testing.T) {
 // community cut, an attestation expires, the inputs change, or Refresh
 // passes.
 func TestScheduledRecomputeSkipsWhenNothingChanged(t *testing.T) {
-	f := newFixture(t)
+	// The service's own loop would act on Changed below, racing the test
+	// for the state it checks: give it a debounce longer than the test.
+	f := newTunedFixture(t, func(c *Config) { c.Debounce = time.Hour })
 	execKey, _ := newKey(t)
 	rc := f.receipt(execKey, f.self, 1)
 	f.ingest(f.key, record.KindFeedback, body.Feedback{Receipt: rc, Score: 900})
