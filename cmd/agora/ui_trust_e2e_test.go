@@ -85,8 +85,12 @@ func TestDashboardCommunityTrust(t *testing.T) {
 	if got := eval(`Array.from(document.querySelectorAll('[data-skill]')).map(e => e.dataset.skill)`); len(got) < 2 {
 		t.Fatalf("skills before the search: %v", got)
 	}
+	// The results page is told from the page before by its "Clear the
+	// search" link: the skill sections are on both, so waiting for one
+	// could read the page before, or none while the browser navigates.
 	step("search for text.stats", chromedp.SetValue(chromedp.CSS(`#cm-q`), "text.stats"),
-		chromedp.Click(chromedp.CSS(`form.ct-search button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(stats)))
+		chromedp.Click(chromedp.CSS(`form.ct-search button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form.ct-search .ct-actions a`)), chromedp.WaitVisible(chromedp.CSS(stats)))
 	if got := eval(`Array.from(document.querySelectorAll('[data-skill]')).map(e => e.dataset.skill)`); !slices.Equal(got, []string{"text.stats"}) {
 		t.Fatalf("skills found for q=text.stats: %v", got)
 	}
