@@ -430,13 +430,27 @@ func openTestJournal(t *testing.T, dir string) (*badger.DB, *journal) {
 	return db, j
 }
 
+// checkAcrossRestart runs check on j, then closes j and db and runs it
+// again on a journal opened afresh on dir.
+func checkAcrossRestart(t *testing.T, dir string, db *badger.DB, j *journal, check func(when string, j *journal)) {
+	t.Helper()
+	check("written in this run", j)
+	j.close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, j = openTestJournal(t, dir)
+	defer db.Close()
+	defer j.close()
+	check("after a restart", j)
+}
+
 // TestJournalFilterKnowsEveryTask: the filter that lets get skip badger
 // never hides a journaled task, whether it was written in this run or
 // read back from disk by the next one, and unknown IDs are not found.
 func TestJournalFilterKnowsEveryTask(t *testing.T) {
 	dir := t.TempDir()
-	open := func() (*badger.DB, *journal) { return openTestJournal(t, dir) }
-	db, j := open()
+	db, j := openTestJournal(t, dir)
 	now := time.Now().UnixMilli()
 	var ids []string
 	for i := range 500 {
@@ -448,7 +462,7 @@ func TestJournalFilterKnowsEveryTask(t *testing.T) {
 	if err := j.durable(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	check := func(when string) {
+	check := func(when string, j *journal) {
 		t.Helper()
 		for _, id := range ids {
 			if got, err := j.get(id); err != nil || got.ID != id {
@@ -468,15 +482,7 @@ func TestJournalFilterKnowsEveryTask(t *testing.T) {
 			}
 		}
 	}
-	check("written in this run")
-	j.close()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, j = open()
-	defer db.Close()
-	defer j.close()
-	check("after a restart")
+	checkAcrossRestart(t, dir, db, j, check)
 }
 
 // TestJournalStoresReceiptsCompactly: the journal keeps a receipt as its
@@ -509,8 +515,7 @@ func TestJournalStoresReceiptsCompactly(t *testing.T) {
 			Receipt: r, Events: []api.TaskEvent{{Seq: 1, Time: now, Type: StatusCompleted}}}
 	}
 	dir := t.TempDir()
-	open := func() (*badger.DB, *journal) { return openTestJournal(t, dir) }
-	db, j := open()
+	db, j := openTestJournal(t, dir)
 	fresh := mk("compact-task-01", view)
 	j.put(fresh.ID, fixed(fresh))
 	damaged := mk("compact-task-02", &api.Receipt{Raw: "bm90IGEgcmVjZWlwdA==", Verified: true})
@@ -552,7 +557,7 @@ func TestJournalStoresReceiptsCompactly(t *testing.T) {
 	if len(stored) >= len(oldJSON) {
 		t.Fatalf("compact entry %d bytes, the decoded form %d", len(stored), len(oldJSON))
 	}
-	check := func(when string) {
+	check := func(when string, j *journal) {
 		t.Helper()
 		for _, want := range []api.Task{fresh, old} {
 			got, err := j.get(want.ID)
@@ -582,13 +587,5 @@ func TestJournalStoresReceiptsCompactly(t *testing.T) {
 			}
 		}
 	}
-	check("written in this run")
-	j.close()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, j = open()
-	defer db.Close()
-	defer j.close()
-	check("after a restart")
+	checkAcrossRestart(t, dir, db, j, check)
 }

@@ -28,36 +28,31 @@ func (n *names) peer(p peer.ID) string {
 	if p == "" {
 		return ""
 	}
-	n.mu.Lock()
-	s, ok := n.peers[p]
-	n.mu.Unlock()
-	if ok {
-		return s
-	}
-	s = p.String()
-	n.mu.Lock()
-	if n.peers == nil || len(n.peers) >= maxNames {
-		n.peers = map[peer.ID]string{}
-	}
-	n.peers[p] = s
-	n.mu.Unlock()
-	return s
+	return spell(&n.mu, &n.peers, p)
 }
 
 // community returns c.String().
 func (n *names) community(c cid.Cid) string {
-	n.mu.Lock()
-	s, ok := n.comms[c]
-	n.mu.Unlock()
+	return spell(&n.mu, &n.comms, c)
+}
+
+// spell returns id's text from m, or makes it with String and keeps it.
+func spell[K interface {
+	comparable
+	String() string
+}](mu *sync.Mutex, m *map[K]string, id K) string {
+	mu.Lock()
+	s, ok := (*m)[id]
+	mu.Unlock()
 	if ok {
 		return s
 	}
-	s = c.String()
-	n.mu.Lock()
-	if n.comms == nil || len(n.comms) >= maxNames {
-		n.comms = map[cid.Cid]string{}
+	s = id.String()
+	mu.Lock()
+	if *m == nil || len(*m) >= maxNames {
+		*m = map[K]string{}
 	}
-	n.comms[c] = s
-	n.mu.Unlock()
+	(*m)[id] = s
+	mu.Unlock()
 	return s
 }
