@@ -261,7 +261,7 @@ func (s *Service) run(ctx context.Context, l *live, r Request, comm cid.Cid) {
 	var last outcome
 	for attempt := 0; ok && ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
-			s.event(l, api.TaskEvent{Type: "retry", Peer: peerString(c.peer), Message: last.reason, Code: last.code}, nil)
+			s.event(l, api.TaskEvent{Type: "retry", Peer: idText.peer(c.peer), Message: last.reason, Code: last.code}, nil)
 		}
 		if c.peer == "" {
 			last = s.runLocal(ctx, l, r, comm)
@@ -309,7 +309,7 @@ func (s *Service) report(ctx context.Context, l *live, r Request, comm cid.Cid, 
 }
 
 func (s *Service) finish(l *live, o outcome) {
-	s.event(l, api.TaskEvent{Type: o.status, Code: o.code, Message: o.reason, Peer: peerString(o.executor), Agent: o.agent}, func(t *api.Task) {
+	s.event(l, api.TaskEvent{Type: o.status, Code: o.code, Message: o.reason, Peer: idText.peer(o.executor), Agent: o.agent}, func(t *api.Task) {
 		t.Status, t.Code, t.Error = o.status, o.code, o.reason
 		if o.status == StatusCompleted {
 			t.Code, t.Error = "", ""
@@ -326,8 +326,6 @@ func (s *Service) finish(l *live, o outcome) {
 		}
 	})
 }
-
-func peerString(p peer.ID) string { return idText.peer(p) }
 
 func (s *Service) runLocal(ctx context.Context, l *live, r Request, comm cid.Cid) outcome {
 	job, err := s.cfg.Local.Admit(r.Skill, r.Input, "", comm)

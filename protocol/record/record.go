@@ -357,14 +357,25 @@ var ed25519IDPrefix = []byte{0x00, 0x24, 0x08, 0x01, 0x12, 0x20}
 // one encoding libp2p produces for an Ed25519 key, so a key has exactly one
 // author ID and no signer can appear under two names.
 func AuthorKey(id peer.ID) (crypto.PubKey, error) {
-	if len(id) != len(ed25519IDPrefix)+32 || !bytes.HasPrefix([]byte(id), ed25519IDPrefix) {
-		return nil, fmt.Errorf("%w: %d-byte ID does not inline an Ed25519 key", ErrBadAuthor, len(id))
+	raw, err := inlineKey(id)
+	if err != nil {
+		return nil, err
 	}
-	pk, err := crypto.UnmarshalEd25519PublicKey([]byte(id[len(ed25519IDPrefix):]))
+	pk, err := crypto.UnmarshalEd25519PublicKey(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadAuthor, err)
 	}
 	return pk, nil
+}
+
+// inlineKey returns the 32 bytes of Ed25519 key inlined in id, with the
+// checks of AuthorKey, without making a crypto.PubKey: the signature checks
+// need only the bytes.
+func inlineKey(id peer.ID) ([]byte, error) {
+	if len(id) != len(ed25519IDPrefix)+32 || !bytes.HasPrefix([]byte(id), ed25519IDPrefix) {
+		return nil, fmt.Errorf("%w: %d-byte ID does not inline an Ed25519 key", ErrBadAuthor, len(id))
+	}
+	return []byte(id[len(ed25519IDPrefix):]), nil
 }
 
 // CheckCommunityID reports whether c has the shape of a community ID: the

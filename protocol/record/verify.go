@@ -38,13 +38,14 @@ func SignBytes(key crypto.PrivKey, msg []byte) ([]byte, error) {
 // are checked with it, so a receipt verifies the same way on its own and
 // inside a feedback record.
 func VerifyBy(author peer.ID, msg, sig []byte) error {
-	if _, err := AuthorKey(author); err != nil {
+	pub, err := inlineKey(author)
+	if err != nil {
 		return err
 	}
 	if len(sig) != SigSize {
 		return fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(sig), SigSize)
 	}
-	if !voi.VerifyWithOptions(voi.PublicKey([]byte(author[len(ed25519IDPrefix):])), msg, sig, zip215) {
+	if !voi.VerifyWithOptions(voi.PublicKey(pub), msg, sig, zip215) {
 		return fmt.Errorf("%w: author %s", ErrBadSignature, author)
 	}
 	return nil
@@ -52,7 +53,8 @@ func VerifyBy(author peer.ID, msg, sig []byte) error {
 
 // sigParts returns the key, message and signature Verify checks.
 func (r *Record) sigParts() (voi.PublicKey, []byte, error) {
-	if _, err := AuthorKey(r.Author); err != nil {
+	pub, err := inlineKey(r.Author)
+	if err != nil {
 		return nil, nil, err
 	}
 	if len(r.Sig) != SigSize {
@@ -65,8 +67,7 @@ func (r *Record) sigParts() (voi.PublicKey, []byte, error) {
 			return nil, nil, err
 		}
 	}
-	// AuthorKey checked that Author is the Ed25519 prefix and 32 bytes of key.
-	return voi.PublicKey([]byte(r.Author[len(ed25519IDPrefix):])), msg, nil
+	return voi.PublicKey(pub), msg, nil
 }
 
 func badSignature(r *Record) error {
