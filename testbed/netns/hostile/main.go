@@ -25,7 +25,9 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	mh "github.com/multiformats/go-multihash"
 
 	"github.com/agora-p2p/agora/node/communities"
@@ -67,6 +69,33 @@ func main() {
 	}
 }
 
+// connect connects to a member, trying again a few times: the member may be
+// dialing this host at the same moment (it is a member too), and two TCP
+// dials that cross can fail the security handshake on both sides. A
+// connection that the member's own dial made counts.
+func connect(ctx context.Context, h host.Host, m peer.AddrInfo) error {
+	var err error
+	for attempt := range 5 {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
+			}
+			if h.Network().Connectedness(m.ID) == network.Connected {
+				return nil
+			}
+			if sw, ok := h.Network().(*swarm.Swarm); ok {
+				sw.Backoff().Clear(m.ID)
+			}
+		}
+		if err = h.Connect(ctx, m); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
 func run(repoDir, commID, peerList, listen string, flood int) error {
 	key, err := repo.ReadKey(repoDir)
 	if err != nil {
@@ -93,7 +122,7 @@ func run(repoDir, commID, peerList, listen string, flood int) error {
 	defer cancel()
 	rep := &Report{PeerID: h.ID().String(), Sent: map[string]int{}, TaskReplies: map[string]int{}, Reconnect: map[string]string{}}
 	for _, m := range members {
-		if err := h.Connect(ctx, m); err != nil {
+		if err := connect(ctx, h, m); err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("connect %s: %v", m.ID, err))
 		}
 	}
