@@ -110,6 +110,17 @@ func connMarks(c config.Config) (low, high int, err error) {
 func ResourceLimits(c config.Config) rcmgr.ConcreteLimitConfig {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
+	// A new inbound stream counts against the transient scope, shared by
+	// all peers, until its protocol is negotiated. libp2p's defaults let one
+	// peer hold more such streams (its own limit, 256 + 128 a GiB) than the
+	// transient scope has (128 + 128 a GiB): a member that opens streams as
+	// fast as it can (the hostile member of testbed/netns) made other
+	// members' new streams fail with "resource limit exceeded". The
+	// transient scope now holds four peers' worth.
+	limits.TransientBaseLimit.StreamsInbound = max(limits.TransientBaseLimit.StreamsInbound, 4*limits.PeerBaseLimit.StreamsInbound)
+	limits.TransientBaseLimit.Streams = max(limits.TransientBaseLimit.Streams, 4*limits.PeerBaseLimit.Streams)
+	limits.TransientLimitIncrease.StreamsInbound = max(limits.TransientLimitIncrease.StreamsInbound, 4*limits.PeerLimitIncrease.StreamsInbound)
+	limits.TransientLimitIncrease.Streams = max(limits.TransientLimitIncrease.Streams, 4*limits.PeerLimitIncrease.Streams)
 	// Delegation gets its own stream budget: a requester may run many
 	// tasks at once on one executor, whose admission control answers
 	// "busy" long before the transport would reset a stream.

@@ -89,6 +89,21 @@ func TestConnMarksStayUnderResourceCap(t *testing.T) {
 	}
 }
 
+// TestOnePeerCannotFillTheTransientScope: streams wait in the transient
+// scope, shared by every peer, until they negotiate a protocol; one peer's
+// own limit must leave room there for the others, in every profile.
+func TestOnePeerCannotFillTheTransientScope(t *testing.T) {
+	for _, profile := range []string{config.ProfileDefault, config.ProfileLowPower, config.ProfileServer} {
+		c := config.Default()
+		c.Profile = profile
+		l := ResourceLimits(c).ToPartialLimitConfig()
+		if l.Transient.StreamsInbound < 2*l.PeerDefault.StreamsInbound || l.Transient.Streams < 2*l.PeerDefault.Streams {
+			t.Errorf("%s: transient streams %v inbound, %v in all; one peer %v and %v",
+				profile, l.Transient.StreamsInbound, l.Transient.Streams, l.PeerDefault.StreamsInbound, l.PeerDefault.Streams)
+		}
+	}
+}
+
 func TestHints(t *testing.T) {
 	for _, tc := range []struct {
 		ni   NetInfo
