@@ -94,14 +94,24 @@ func TestTrustAcrossProcesses(t *testing.T) {
 		return err == nil && before(rep, idB, idC) && distrusted(rep, idC)
 	})
 	// Every node computes the same community trust once the epoch that
-	// holds the feedback has closed (at most a minute).
+	// holds the feedback has closed (at most a minute). The feedback may
+	// straddle an epoch boundary, so B can rank above C while one of C's
+	// ratings still waits for the next cut: wait for all three, and fail
+	// at once if C's hand-rated task ever counts twice.
 	var want []api.RepEntry
 	for _, d := range all {
 		var rep []api.RepEntry
 		d.waitWithin(t, 2*trust.CommunityEpoch+30*time.Second, "community trust", func() bool {
 			var err error
 			rep, err = d.client.Reputation(context.Background(), "", "community", "")
-			return err == nil && before(rep, idB, idC)
+			if err != nil {
+				return false
+			}
+			n := feedbackOf(rep, idC)
+			if n > 3 {
+				t.Fatalf("%s: C's feedback counted %d times, want 3 (one per receipt)", d.dir, n)
+			}
+			return n == 3 && before(rep, idB, idC)
 		})
 		var fromCLI []api.RepEntry
 		runJSON(t, &fromCLI, "rep", "--kind", "community", "--repo", d.dir)
@@ -176,6 +186,15 @@ func before(rep []api.RepEntry, first, second string) bool {
 		return false
 	}
 	return j < 0 || i < j && rep[i].Trust > rep[j].Trust
+}
+
+func feedbackOf(rep []api.RepEntry, who string) int {
+	for _, e := range rep {
+		if e.PeerID == who {
+			return e.Feedback
+		}
+	}
+	return 0
 }
 
 func distrusted(rep []api.RepEntry, who string) bool {
