@@ -123,11 +123,11 @@ func TestDashboardAgents(t *testing.T) {
 	if skills := text(row); !strings.Contains(skills, "text.stats") || !strings.Contains(skills, "community") {
 		t.Fatalf("the builtin row: %q", skills)
 	}
-	step("disable", chromedp.Click(chromedp.CSS(row+` [data-testid=agent-toggle]`)), visible(row+` .agents-state-disabled`))
+	step("disable", click(row+` [data-testid=agent-toggle]`), visible(row+` .agents-state-disabled`))
 	if st := text(row + ` [data-testid=agent-state]`); st != "disabled" || builtinEnabled() {
 		t.Fatalf("after disabling, the page says %q, the CLI enabled = %v", st, builtinEnabled())
 	}
-	step("enable", chromedp.Click(chromedp.CSS(row+` [data-testid=agent-toggle]`)), visible(row+` .agents-state-enabled`))
+	step("enable", click(row+` [data-testid=agent-toggle]`), visible(row+` .agents-state-enabled`))
 	if st := text(row + ` [data-testid=agent-state]`); st != "enabled" || !builtinEnabled() {
 		t.Fatalf("after enabling, the page says %q, the CLI enabled = %v", st, builtinEnabled())
 	}
@@ -138,19 +138,19 @@ func TestDashboardAgents(t *testing.T) {
 
 	// Add an agent: choose a template, break it, see the error at the field.
 	step("the openai template", chromedp.Navigate(base+"/agents/new"), visible(`#template`),
-		chromedp.SetValue(chromedp.CSS(`#template`), "openai"), chromedp.Click(chromedp.CSS(`form[method=get] button`)),
+		chromedp.SetValue(chromedp.CSS(`#template`), "openai"), click(`form[method=get] button`),
 		loaded(chromedp.WaitReady(chromedp.CSS(`#template option[value=openai][selected]`))))
 	if v := value(`#toml`); !strings.Contains(v, `backend = "openai"`) {
 		t.Fatalf("the openai template: %q", v)
 	}
-	step("the exec template", chromedp.SetValue(chromedp.CSS(`#template`), "exec"), chromedp.Click(chromedp.CSS(`form[method=get] button`)),
+	step("the exec template", chromedp.SetValue(chromedp.CSS(`#template`), "exec"), click(`form[method=get] button`),
 		loaded(chromedp.WaitReady(chromedp.CSS(`#template option[value=exec][selected]`))))
 	toml := value(`#toml`)
 	if !strings.Contains(toml, `backend = "exec"`) {
 		t.Fatalf("the exec template: %q", toml)
 	}
 	step("a typo", chromedp.SetValue(chromedp.CSS(`#toml`), strings.Replace(toml, "backend =", "bakend =", 1)),
-		chromedp.Click(chromedp.CSS(`form[method=post][action="/agents/new"] button[type=submit]`)),
+		click(`form[method=post][action="/agents/new"] button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=toml-error]`))) // the textarea in error has the focus
 	msg := text(`[data-testid=toml-error]`)
 	if !strings.Contains(msg, `unknown field "bakend"`) || !strings.Contains(msg, "mistake on line") ||
@@ -175,10 +175,10 @@ func TestDashboardAgents(t *testing.T) {
 
 	// Try text.stats from its link, with the form its schema makes.
 	step("try text.stats", chromedp.Navigate(base+"/agents"), visible(row),
-		chromedp.Click(chromedp.CSS(row+` a[href="/agents/try?skill=text.stats"]`)),
+		click(row+` a[href="/agents/try?skill=text.stats"]`),
 		visible(`[name="in.text"]`),
 		chromedp.SendKeys(chromedp.CSS(`[name="in.text"]`), "hello wide world\nbye"),
-		chromedp.Click(chromedp.CSS(`form[action="/agents/try"] button[type=submit]`)),
+		click(`form[action="/agents/try"] button[type=submit]`),
 		visible(`[data-testid=task-output]`))
 	var out struct{ Chars, Lines, Words int }
 	if err := json.Unmarshal([]byte(text(`[data-testid=task-output]`)), &out); err != nil || out.Chars != 20 || out.Lines != 2 || out.Words != 4 {
@@ -199,7 +199,7 @@ func TestDashboardAgents(t *testing.T) {
 	step("json.query with an empty query", chromedp.Navigate(base+"/agents/try?skill=json.query"),
 		visible(`[name="in.data"]`),
 		chromedp.SendKeys(chromedp.CSS(`[name="in.data"]`), `[1, 2]`),
-		chromedp.Click(chromedp.CSS(`form[action="/agents/try"] button[type=submit]`)),
+		click(`form[action="/agents/try"] button[type=submit]`),
 		visible(`[data-testid=field-error]`))
 	msg = text(`[data-testid=field-error]`)
 	if id, desc := attr(`[data-testid=field-error]`, "id"), attr(`[name="in.query"]`, "aria-describedby"); !strings.Contains(msg, "query") || !strings.Contains(desc, id) {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -189,7 +191,7 @@ func TestDashboard(t *testing.T) {
 	for i, step := range []chromedp.Action[chromedp.Void]{
 		chromedp.Navigate(base.Scheme + "://" + base.Host + "/"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=peer-id]`)),
-		chromedp.Click(chromedp.CSS(`form.logout button`)),
+		click(`form.logout button`),
 		chromedp.WaitVisible(chromedp.CSS(`.problem`)),
 		chromedp.Navigate(base.Scheme + "://" + base.Host + "/"),
 	} {
@@ -225,6 +227,26 @@ func text(t *testing.T, ctx context.Context, css string) string {
 		t.Fatalf("text of %s: %v", css, err)
 	}
 	return strings.TrimSpace(s)
+}
+
+// click waits until an element matching a CSS selector is visible, then
+// clicks the first match from a script, in one step. chromedp.Click finds
+// the node, then sends mouse events to it; the dashboard's live refresh
+// (agora.js) replaces #main's content when an event arrives, and a refresh
+// in between detaches the node ("Could not find node with given id"). The
+// script finds the element as it is when it clicks.
+func click(css string) chromedp.Action[chromedp.Void] {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		if _, err := chromedp.WaitVisible(chromedp.CSS(css))(ctx, tg); err != nil {
+			return chromedp.Void{}, err
+		}
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) { return false; } e.click(); return true; })()`, strconv.Quote(css))
+		ok, err := chromedp.Evaluate[bool](js)(ctx, tg)
+		if err == nil && !ok {
+			err = fmt.Errorf("no element matches %s", css)
+		}
+		return chromedp.Void{}, err
+	}
 }
 
 // sessionCookie is the browser's dashboard session cookie.

@@ -74,7 +74,7 @@ func TestDashboardGovernance(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#p-duration`), "6s"),
 		chromedp.SetValue(chromedp.CSS(`#p-quorum`), "0"),
 		chromedp.SetValue(chromedp.CSS(`#p-action`), "set-policy certify.min_attestations=1"),
-		chromedp.Click(chromedp.CSS(`form.gov-form button[type=submit]`)),
+		click(`form.gov-form button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(`#p-quorum-err`)),
 	)
 	if msg := text(t, ctx, `#p-quorum-err`); !strings.Contains(msg, "quorum 0 is under the community's vote.quorum=200") {
@@ -83,7 +83,7 @@ func TestDashboardGovernance(t *testing.T) {
 	// The form kept what was typed; with the policy's quorum it goes through.
 	do("the proposal", 20*time.Second,
 		chromedp.Clear(chromedp.CSS(`#p-quorum`)),
-		chromedp.Click(chromedp.CSS(`form.gov-form button[type=submit]`)),
+		click(`form.gov-form button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=status]`)),
 	)
 	loc, err := chromedp.Run(ctx, chromedp.Location())
@@ -102,8 +102,8 @@ func TestDashboardGovernance(t *testing.T) {
 	// a votes yes through the ballot; b and c with the CLI. The page
 	// follows the tally as their votes arrive.
 	do("a's vote", 20*time.Second,
-		chromedp.Click(chromedp.CSS(`#v-0`)),
-		chromedp.Click(chromedp.CSS(`form.gov-form button[type=submit]`)),
+		click(`#v-0`),
+		click(`form.gov-form button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(`.gov-tally rect[data-choice="yes"][data-count="1000"]`)),
 	)
 	for _, x := range []*daemon{b, c} {
@@ -256,7 +256,7 @@ func TestDashboardRankedBallot(t *testing.T) {
 	do("blur", chromedp.Blur(chromedp.CSS(`li.gov-rank[data-index="2"] .gov-down`)))
 	screenshot(t, ctx, shots, "governance-ranked.png")
 	posted("rank-1=1 rank-2=2 rank-0=3")
-	do("vote", chromedp.Click(chromedp.CSS(`form.gov-form button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`.gov-notice`)))
+	do("vote", click(`form.gov-form button[type=submit]`), chromedp.WaitVisible(chromedp.CSS(`.gov-notice`)))
 	first("green")
 
 	// Without JavaScript: no buttons, no dragging; the numbers still vote.
@@ -268,7 +268,7 @@ func TestDashboardRankedBallot(t *testing.T) {
 		t.Fatalf("without JavaScript the buttons show or the choices drag (%v)", err)
 	}
 	do("rank by number", chromedp.SendKeys(chromedp.CSS(`#v-0`), "1"), chromedp.SendKeys(chromedp.CSS(`#v-2`), "2"),
-		chromedp.Click(chromedp.CSS(`form.gov-form button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`.gov-notice`)))
+		click(`form.gov-form button[type=submit]`), chromedp.WaitVisible(chromedp.CSS(`.gov-notice`)))
 	// The latest ballot counts: red first now.
 	first("red")
 }

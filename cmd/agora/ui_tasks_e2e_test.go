@@ -82,7 +82,7 @@ func TestDashboardTasks(t *testing.T) {
 	if err != nil || done.Receipt == nil {
 		t.Fatalf("task %+v %v", done, err)
 	}
-	step("open the task", chromedp.Click(chromedp.CSS(row+` a`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid=receipt-cid]`)))
+	step("open the task", click(row+` a`), chromedp.WaitVisible(chromedp.CSS(`[data-testid=receipt-cid]`)))
 	if got := text(t, ctx, `[data-testid=receipt-cid]`); got != done.Receipt.CID {
 		t.Fatalf("receipt %q, want %q", got, done.Receipt.CID)
 	}
@@ -109,7 +109,7 @@ func TestDashboardTasks(t *testing.T) {
 	// Rate it through the form (typing in the form holds live updates off).
 	step("rate", chromedp.SendKeys(chromedp.CSS(`#comment`), "quick and right"),
 		chromedp.SetValue(chromedp.CSS(`#score`), "800"),
-		chromedp.Click(chromedp.CSS(`.tasks-rate button`)),
+		click(`.tasks-rate button`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=rated]`)))
 	cid := text(t, ctx, `[data-testid=rated] code`)
 	var recs []api.RecordView

@@ -89,7 +89,7 @@ func TestDashboardCommunityTrust(t *testing.T) {
 	// search" link: the skill sections are on both, so waiting for one
 	// could read the page before, or none while the browser navigates.
 	step("search for text.stats", chromedp.SetValue(chromedp.CSS(`#cm-q`), "text.stats"),
-		chromedp.Click(chromedp.CSS(`form.ct-search button[type=submit]`)),
+		click(`form.ct-search button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(`form.ct-search .ct-actions a`)), chromedp.WaitVisible(chromedp.CSS(stats)))
 	if got := eval(`Array.from(document.querySelectorAll('[data-skill]')).map(e => e.dataset.skill)`); !slices.Equal(got, []string{"text.stats"}) {
 		t.Fatalf("skills found for q=text.stats: %v", got)
@@ -120,13 +120,13 @@ func TestDashboardCommunityTrust(t *testing.T) {
 
 	// A bad peer ID: the API's sentence at the field.
 	step("trust a bad peer ID", chromedp.SetValue(chromedp.CSS(`#tr-peer`), "not-a-peer"),
-		chromedp.Click(chromedp.CSS(`form.tr-add button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`#tr-peer-err`)))
+		click(`form.tr-add button[type=submit]`), chromedp.WaitVisible(chromedp.CSS(`#tr-peer-err`)))
 	if msg := text(t, ctx, `#tr-peer-err`); !strings.Contains(msg, `"not-a-peer" is not a peer ID`) {
 		t.Fatalf("error at the peer field: %q", msg)
 	}
 	// Trusting B through the form.
 	step("trust B", chromedp.SetValue(chromedp.CSS(`#tr-peer`), idB),
-		chromedp.Click(chromedp.CSS(`form.tr-add button[type=submit]`)),
+		click(`form.tr-add button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid=trusted] [data-peer="`+idB+`"]`)))
 	var trusted []api.TrustedPeer
 	runJSON(t, &trusted, "trust", "list", "--repo", a.dir)
@@ -141,12 +141,12 @@ func TestDashboardCommunityTrust(t *testing.T) {
 	step("attest with a bad predicate", chromedp.SetValue(chromedp.CSS(`#at-type`), "agent"),
 		chromedp.SetValue(chromedp.CSS(`#at-id`), idB+"/builtin"), chromedp.SetValue(chromedp.CSS(`#at-pred`), "manual check"),
 		chromedp.SetValue(chromedp.CSS(`#at-verdict`), "pass"), chromedp.SetValue(chromedp.CSS(`#at-ev`), "checked by hand in the dashboard test"),
-		chromedp.Click(chromedp.CSS(`form.tr-attest button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`#at-pred-err`)))
+		click(`form.tr-attest button[type=submit]`), chromedp.WaitVisible(chromedp.CSS(`#at-pred-err`)))
 	if msg := text(t, ctx, `#at-pred-err`); !strings.Contains(msg, "predicate") {
 		t.Fatalf("error at the predicate field: %q", msg)
 	}
 	step("attest", chromedp.SetValue(chromedp.CSS(`#at-pred`), "agora:audit/manual/v1"),
-		chromedp.Click(chromedp.CSS(`form.tr-attest button[type=submit]`)),
+		click(`form.tr-attest button[type=submit]`),
 		chromedp.WaitVisible(chromedp.CSS(row+` [data-testid=revoke]`)))
 	if got := text(t, ctx, row); !strings.Contains(got, "agora:audit/manual/v1") || !strings.Contains(got, "pass") || !strings.Contains(got, "this node") {
 		t.Fatalf("the attestation's row: %q", got)
@@ -158,7 +158,7 @@ func TestDashboardCommunityTrust(t *testing.T) {
 	screenshot(t, ctx, shots, "trust.png")
 
 	// Revoke it with its button.
-	step("revoke", chromedp.Click(chromedp.CSS(row+` [data-testid=revoke]`)),
+	step("revoke", click(row+` [data-testid=revoke]`),
 		chromedp.WaitVisible(chromedp.CSS(row+` [data-testid=revoked]`)))
 	var revs []api.RecordView
 	runJSON(t, &revs, "records", "--kind", "revocation", "--repo", a.dir)
