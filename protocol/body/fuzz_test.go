@@ -82,3 +82,32 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAction checks the CLI syntax of governance actions (agora
+// propose, the dashboard's proposal form): no input panics, and whatever
+// parses is valid and prints in a form that parses back to it.
+func FuzzParseAction(f *testing.F) {
+	for _, a := range actions(f) {
+		f.Add(a.String())
+	}
+	for _, s := range []string{"", "ban", "set-policy vote.quorum", "set-policy =1", "set-policy vote.quorum=-1",
+		"certify peer:", "certify :x", "adopt-charter bafy", "ban x y", "unban \x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParseAction(s)
+		if err != nil {
+			if a != nil {
+				t.Fatalf("ParseAction(%q) returned an action with its error", s)
+			}
+			return
+		}
+		if err := a.Validate(); err != nil {
+			t.Fatalf("ParseAction(%q) = %+v, which is invalid: %v", s, a, err)
+		}
+		again, err := ParseAction(a.String())
+		if err != nil || again.String() != a.String() {
+			t.Fatalf("ParseAction(%q).String() = %q parses to %+v, %v", s, a.String(), again, err)
+		}
+	})
+}
