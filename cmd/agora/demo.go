@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -248,16 +249,27 @@ output: '$steps.plan.result'
 	}); err != nil {
 		return fmt.Errorf("the community trust did not settle: %w", err)
 	}
-	for _, d := range nodes {
-		rep, err := d.c.Reputation(ctx, "", "community", "")
-		if err != nil {
-			return err
+	// The nodes agree within an epoch; read them until one epoch answers
+	// for all (an epoch may close between two reads).
+	lines := make([]string, len(nodes))
+	if err := waitDemo(ctx, nodes[:1], func(*demoNode) (bool, error) {
+		for i, d := range nodes {
+			rep, err := d.c.Reputation(ctx, "", "community", "")
+			if err != nil {
+				return false, err
+			}
+			var line []string
+			for _, e := range rep {
+				line = append(line, fmt.Sprintf("%d. %s %.3f", e.Rank, names[e.PeerID], e.Trust))
+			}
+			lines[i] = strings.Join(line, ", ")
 		}
-		var line []string
-		for _, e := range rep {
-			line = append(line, fmt.Sprintf("%d. %s %.3f", e.Rank, names[e.PeerID], e.Trust))
-		}
-		say("    %-5s ranks: %s", d.name, strings.Join(line, ", "))
+		return !slices.ContainsFunc(lines, func(l string) bool { return l != lines[0] }), nil
+	}); err != nil {
+		return fmt.Errorf("the nodes do not agree on the community trust: %w", err)
+	}
+	for i, d := range nodes {
+		say("    %-5s ranks: %s", d.name, lines[i])
 	}
 
 	say("\n11. Certification: alice and bob, both with community trust, audit carol's node and publish attestations;")
