@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -76,6 +78,56 @@ func TestDashboardTasks(t *testing.T) {
 		t.Fatalf("row %q", got)
 	}
 	screenshot(t, ctx, shots, "tasks.png")
+
+	// Selected text or a pressed pointer holds the live refresh (it would
+	// drop the selection, or the press's click) until released; the
+	// indicator says so.
+	for i, h := range []struct{ what, hold, release string }{
+		{"text is selected", `(() => {
+			const r = document.createRange();
+			r.selectNodeContents(document.querySelector("#main h1"));
+			getSelection().removeAllRanges();
+			getSelection().addRange(r);
+			return getSelection().toString() !== "";
+		})()`, `(getSelection().removeAllRanges(), true)`},
+		{"a pointer is pressed", `document.querySelector("#main h1").dispatchEvent(new PointerEvent("pointerdown", {bubbles: true}))`,
+			`document.querySelector("#main h1").dispatchEvent(new PointerEvent("pointerup", {bubbles: true}))`},
+	} {
+		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(document.querySelector("#main h1").dataset.mark = "before", true) && `+h.hold)); err != nil || !ok {
+			t.Fatalf("%s: %v", h.what, err)
+		}
+		next, err := a.client.SubmitTask(context.Background(), api.TaskRequest{Skill: "slow.echo", Input: []byte(fmt.Sprintf(`{"n":%d}`, 8+i)), Peer: idB, TimeoutMS: 60000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nextRow := `tr[data-task="` + next.ID + `"]`
+		for deadline := time.Now().Add(15 * time.Second); text(t, ctx, `#live`) != "paused while you select"; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the live refresh did not wait: %q", h.what, text(t, ctx, `#live`))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		held, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("#main h1").dataset.mark || "") + "|" + !!document.querySelector('`+nextRow+`')`))
+		if err != nil || held != "before|false" {
+			t.Fatalf("%s: the page changed meanwhile (%q, %v)", h.what, held, err)
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](h.release)); err != nil {
+			t.Fatal(err)
+		}
+		step("the refresh once "+h.what+" no more", chromedp.WaitVisible(chromedp.CSS(nextRow)))
+		if got := text(t, ctx, `#live`); got != "live" {
+			t.Fatalf("%s: the indicator after the refresh: %q", h.what, got)
+		}
+		// The task's automatic feedback is filed before the feedback
+		// records are counted below.
+		a.waitFor(t, "the task's feedback", func() bool {
+			rs, err := a.client.Records(context.Background(), api.RecordQuery{Kind: "feedback"})
+			return err == nil && slices.ContainsFunc(rs, func(r api.RecordView) bool {
+				rc, _ := r.Body["receipt"].(map[string]any)
+				return rc["task_id"] == next.ID
+			})
+		})
+	}
 
 	// The task's page: timeline, receipt, output.
 	done, err := a.client.Task(context.Background(), sub.ID)

@@ -126,14 +126,46 @@
     }
     return false;
   };
-  var refresh = function () {
+  // Nor is the page replaced under a pressed pointer (a click lands on
+  // the element that was pressed, and browsers that do not focus a button
+  // on press would lose it) or while text in it is selected (to copy a
+  // peer ID): the refresh waits, the indicator says so, and it happens
+  // when the pointer is released or the selection cleared.
+  var pressed = false, held = false;
+  var selecting = function () {
+    var sel = window.getSelection && window.getSelection();
+    var main = document.getElementById("main");
+    return !!(sel && !sel.isCollapsed && sel.rangeCount > 0 && main && main.contains(sel.getRangeAt(0).commonAncestorContainer));
+  };
+  var waiting = function () {
+    if (!pressed && !selecting()) { return false; }
+    if (!held) { held = true; live.textContent = "paused while you select"; }
+    return true;
+  };
+  var refresh;
+  var resume = function () {
+    if (held && !pressed && !selecting()) {
+      held = false;
+      live.textContent = "live";
+      refresh();
+    }
+  };
+  document.addEventListener("pointerdown", function () { pressed = true; }, true);
+  ["pointerup", "pointercancel"].forEach(function (t) {
+    document.addEventListener(t, function () { pressed = false; resume(); }, true);
+  });
+  document.addEventListener("selectionchange", resume);
+  // A release outside the window may never reach the page.
+  window.addEventListener("blur", function () { pressed = false; resume(); });
+  refresh = function () {
     // Coalesce bursts: refresh the main region at most every second.
-    if (pending || typed || edited() || document.querySelector("#main [aria-invalid=true]")) { return; }
+    if (pending || typed || edited() || document.querySelector("#main [aria-invalid=true]") || waiting()) { return; }
     pending = setTimeout(function () {
       pending = null;
       fetch(location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
         var next = doc.getElementById("main"), cur = document.getElementById("main");
+        if (waiting()) { return; }
         if (next && cur && !cur.contains(document.activeElement) && !typed && !edited() && !dragged) {
           cur.innerHTML = next.innerHTML;
           enhance();
