@@ -100,7 +100,7 @@
   if (!window.EventSource || !live) { return; }
   var es = new EventSource("/ui/events");
   var pending = null;
-  es.onopen = function () { live.textContent = "live"; };
+  es.onopen = function () { live.textContent = held ? "paused while you select" : "live"; };
   es.onerror = function () { live.textContent = "reconnecting…"; };
   // The stream names its events (event: task.updated ...), and
   // EventSource.onmessage sees only unnamed ones: listen to each name.
