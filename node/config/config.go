@@ -235,6 +235,12 @@ func (c *Config) Validate() error {
 	}
 	addrs := func(key string, list []string, needPeer bool) error {
 		for _, s := range list {
+			// A comma separates the list's entries in `agora config
+			// set`, AGORA_* variables and flags, so no entry may hold
+			// one (a multiaddr's DNS name would take it).
+			if strings.ContainsRune(s, ',') || strings.TrimSpace(s) != s {
+				return fmt.Errorf("%s: %q cannot contain a comma or surrounding spaces", key, s)
+			}
 			a, err := ma.NewMultiaddr(s)
 			if err != nil {
 				return fmt.Errorf("%s: %q is not a valid multiaddr (for example /ip4/0.0.0.0/tcp/4242): %v", key, s, err)

@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[log]\nlevel = \"loud\"\n"))
 	f.Add([]byte("nope = 1\n"))
 	f.Add([]byte("[[p2p]]\n"))
+	f.Add([]byte("[p2p]\nlisten = [\"/dns4/a,b/tcp/1\"]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse(data)
 		if err != nil {
@@ -39,6 +40,21 @@ func FuzzParse(f *testing.F) {
 		out2, err := again.Marshal()
 		if err != nil || !bytes.Equal(out, out2) {
 			t.Fatalf("Marshal, Parse, Marshal changed the config:\n%s\n---\n%s", out, out2)
+		}
+		// Every value can be written back through `agora config set`
+		// as `agora config get` shows it.
+		for _, k := range Keys() {
+			v, err := c.Get(k.Name)
+			if err != nil {
+				t.Fatalf("Get(%q): %v", k.Name, err)
+			}
+			d := c
+			if err := d.Set(k.Name, v); err != nil {
+				t.Fatalf("Set(%q, Get's %q): %v", k.Name, v, err)
+			}
+			if out3, err := d.Marshal(); err != nil || !bytes.Equal(out, out3) {
+				t.Fatalf("Set(%q, Get's %q) changed the config:\n%s\n---\n%s", k.Name, v, out, out3)
+			}
 		}
 	})
 }
