@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -98,7 +100,6 @@ func TestTrustAcrossProcesses(t *testing.T) {
 	// straddle an epoch boundary, so B can rank above C while one of C's
 	// ratings still waits for the next cut: wait for all three, and fail
 	// at once if C's hand-rated task ever counts twice.
-	var want []api.RepEntry
 	for _, d := range all {
 		var rep []api.RepEntry
 		d.waitWithin(t, 2*trust.CommunityEpoch+30*time.Second, "community trust", func() bool {
@@ -123,10 +124,28 @@ func TestTrustAcrossProcesses(t *testing.T) {
 				t.Fatalf("C's feedback counted %d times, want 3 (one per receipt)", e.Feedback)
 			}
 		}
-		if want == nil {
-			want = fromCLI
-		}
 	}
+	// ... and the same vector: read every node until one epoch answers
+	// for all (an epoch may close between two reads).
+	a.waitWithin(t, trust.CommunityEpoch+30*time.Second, "the same community trust on every node", func() bool {
+		var first []api.RepEntry
+		for i, d := range all {
+			rep, err := d.client.Reputation(context.Background(), "", "community", "")
+			if err != nil || len(rep) == 0 {
+				return false
+			}
+			if i == 0 {
+				first = rep
+				continue
+			}
+			if !slices.EqualFunc(rep, first, func(x, y api.RepEntry) bool {
+				return x.PeerID == y.PeerID && x.Rank == y.Rank && x.Feedback == y.Feedback && math.Abs(x.Trust-y.Trust) < 1e-9
+			}) {
+				return false
+			}
+		}
+		return true
+	})
 
 	// Two auditors with community trust (A the founder, B rated well)
 	// certify B's builtin agent; every node agrees.

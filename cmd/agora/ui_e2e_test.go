@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -230,17 +230,22 @@ func text(t *testing.T, ctx context.Context, css string) string {
 }
 
 // click waits until an element matching a CSS selector is visible, then
-// clicks the first match from a script, in one step. chromedp.Click finds
-// the node, then sends mouse events to it; the dashboard's live refresh
+// finds and clicks the first match in one script. chromedp.Click finds the
+// node, then sends mouse events to it; the dashboard's live refresh
 // (agora.js) replaces #main's content when an event arrives, and a refresh
 // in between detaches the node ("Could not find node with given id"). The
-// script finds the element as it is when it clicks.
+// script finds the element as it is when it clicks. (Unlike a mouse click,
+// it does not check that nothing covers the element.)
 func click(css string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		if _, err := chromedp.WaitVisible(chromedp.CSS(css))(ctx, tg); err != nil {
 			return chromedp.Void{}, err
 		}
-		js := fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) { return false; } e.click(); return true; })()`, strconv.Quote(css))
+		sel, err := json.Marshal(css) // a JavaScript string literal
+		if err != nil {
+			return chromedp.Void{}, err
+		}
+		js := fmt.Sprintf(`(() => { const e = document.querySelector(%s); if (!e) { return false; } e.click(); return true; })()`, sel)
 		ok, err := chromedp.Evaluate[bool](js)(ctx, tg)
 		if err == nil && !ok {
 			err = fmt.Errorf("no element matches %s", css)

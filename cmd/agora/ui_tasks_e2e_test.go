@@ -90,7 +90,7 @@ func TestDashboardTasks(t *testing.T) {
 			getSelection().addRange(r);
 			return getSelection().toString() !== "";
 		})()`, `(getSelection().removeAllRanges(), true)`},
-		{"a pointer is pressed", `document.querySelector("#main h1").dispatchEvent(new PointerEvent("pointerdown", {bubbles: true}))`,
+		{"a pointer is pressed", `document.querySelector("#main h1").dispatchEvent(new PointerEvent("pointerdown", {bubbles: true, isPrimary: true, button: 0}))`,
 			`document.querySelector("#main h1").dispatchEvent(new PointerEvent("pointerup", {bubbles: true}))`},
 	} {
 		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(document.querySelector("#main h1").dataset.mark = "before", true) && `+h.hold)); err != nil || !ok {

@@ -100,8 +100,13 @@
   if (!window.EventSource || !live) { return; }
   var es = new EventSource("/ui/events");
   var pending = null;
-  es.onopen = function () { live.textContent = held ? "paused while you select" : "live"; };
-  es.onerror = function () { live.textContent = "reconnecting…"; };
+  var connected = false, held = false;
+  // The footer says whether updates arrive, wait, or are cut off.
+  var status = function () {
+    live.textContent = held ? "paused while you select" : connected ? "live" : "reconnecting…";
+  };
+  es.onopen = function () { connected = true; status(); };
+  es.onerror = function () { connected = false; status(); };
   // The stream names its events (event: task.updated ...), and
   // EventSource.onmessage sees only unnamed ones: listen to each name.
   // A form the person has typed in, or one shown with an error, is never
@@ -131,32 +136,36 @@
   // on press would lose it) or while text in it is selected (to copy a
   // peer ID): the refresh waits, the indicator says so, and it happens
   // when the pointer is released or the selection cleared.
-  var pressed = false, held = false;
+  var pressed = false;
   var selecting = function () {
     var sel = window.getSelection && window.getSelection();
     var main = document.getElementById("main");
-    return !!(sel && !sel.isCollapsed && sel.rangeCount > 0 && main && main.contains(sel.getRangeAt(0).commonAncestorContainer));
+    return !!(sel && !sel.isCollapsed && sel.rangeCount > 0 && main && sel.getRangeAt(0).intersectsNode(main));
   };
   var waiting = function () {
     if (!pressed && !selecting()) { return false; }
-    if (!held) { held = true; live.textContent = "paused while you select"; }
+    if (!held) { held = true; status(); }
     return true;
   };
   var refresh;
   var resume = function () {
     if (held && !pressed && !selecting()) {
       held = false;
-      live.textContent = "live";
+      status();
       refresh();
     }
   };
-  document.addEventListener("pointerdown", function () { pressed = true; }, true);
-  ["pointerup", "pointercancel"].forEach(function (t) {
+  // Only the primary button's press: a context menu's or a drag's may
+  // end without a pointerup, so those end the press too, as does leaving
+  // the window (a release outside it may never reach the page).
+  document.addEventListener("pointerdown", function (e) {
+    if (e.isPrimary && e.button === 0) { pressed = true; }
+  }, true);
+  ["pointerup", "pointercancel", "dragstart", "dragend", "contextmenu"].forEach(function (t) {
     document.addEventListener(t, function () { pressed = false; resume(); }, true);
   });
-  document.addEventListener("selectionchange", resume);
-  // A release outside the window may never reach the page.
   window.addEventListener("blur", function () { pressed = false; resume(); });
+  document.addEventListener("selectionchange", resume);
   refresh = function () {
     // Coalesce bursts: refresh the main region at most every second.
     if (pending || typed || edited() || document.querySelector("#main [aria-invalid=true]") || waiting()) { return; }
