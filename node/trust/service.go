@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -141,7 +142,40 @@ type state struct {
 	seeds              map[peer.ID]bool
 	founders           map[peer.ID]bool
 	certs              map[string]certify.Decision
+	certsBy            certInputs          // what certs were computed from
 	at                 map[string]atResult // CommunityAt's cache
+}
+
+// certInputs is what a community's certifications were computed from,
+// besides its attestations (which only change with the generation): a
+// recomputation that finds the same keeps them instead of deciding every
+// subject again. On an idle node with many attestations, that is most of
+// the work and garbage of the periodic refresh.
+type certInputs struct {
+	set      bool // false: nothing computed yet (a state just loaded)
+	gen      uint64
+	levels   []peerLevel // the community trust level of every ranked peer
+	policy   certify.Policy
+	yes, no  map[string]string // the community's votes (Decided)
+	validTil int64             // unix ms: the earliest expiry after the computation (0: none)
+}
+
+type peerLevel struct {
+	peer  peer.ID
+	level int64
+}
+
+func (a certInputs) same(b certInputs, now int64) bool {
+	return a.set && b.set && a.gen == b.gen && a.policy == b.policy && slices.Equal(a.levels, b.levels) &&
+		maps.Equal(a.yes, b.yes) && maps.Equal(a.no, b.no) && (a.validTil == 0 || now < a.validTil)
+}
+
+func levelsOf(r reputation.Result) []peerLevel {
+	out := make([]peerLevel, len(r.Entries))
+	for i, e := range r.Entries {
+		out[i] = peerLevel{e.Peer, r.Level(e.Peer)}
+	}
+	return out
 }
 
 // computed is what the last recomputation saw, to tell whether the next
@@ -481,12 +515,14 @@ func (s *Service) recompute() {
 	cut := now.Truncate(CommunityEpoch).UnixMilli()
 	var newest, nextExpiry int64
 	type input struct {
-		id       cid.Cid
-		ratings  []reputation.Rating
-		atts     []certify.Attestation
-		seeds    []peer.ID
-		founders []peer.ID
-		policy   community.Policy
+		id        cid.Cid
+		ratings   []reputation.Rating
+		seeds     []peer.ID
+		founders  []peer.ID
+		policy    community.Policy
+		expiry    int64 // the earliest attestation expiry after now (0: none)
+		prevCerts map[string]certify.Decision
+		prevBy    certInputs
 	}
 	var inputs []input
 	s.mu.RLock()
@@ -495,22 +531,25 @@ func (s *Service) recompute() {
 		if !ok {
 			continue
 		}
-		in := input{id: id, founders: slices.Clone(g.Founders), policy: g.Policy}
+		in := input{id: id, founders: slices.Clone(g.Founders), policy: g.Policy, prevCerts: st.certs, prevBy: st.certsBy}
 		if s.cfg.Policy != nil {
 			in.policy = s.cfg.Policy(id)
 		}
 		if s.cfg.Founders != nil {
 			in.founders = s.cfg.Founders(id)
 		}
+		in.ratings = make([]reputation.Rating, 0, len(st.ratings))
 		for _, r := range st.ratings {
 			in.ratings = append(in.ratings, r)
 			newest = max(newest, r.Created)
 		}
 		for _, a := range st.atts {
-			in.atts = append(in.atts, a)
-			if a.Expires > ms && (nextExpiry == 0 || a.Expires < nextExpiry) {
-				nextExpiry = a.Expires
+			if a.Expires > ms && (in.expiry == 0 || a.Expires < in.expiry) {
+				in.expiry = a.Expires
 			}
+		}
+		if in.expiry != 0 && (nextExpiry == 0 || in.expiry < nextExpiry) {
+			nextExpiry = in.expiry
 		}
 		in.seeds = append([]peer.ID{s.self}, in.founders...)
 		for p := range s.trusted {
@@ -530,32 +569,15 @@ func (s *Service) recompute() {
 		cp.Now, cp.Before = cut, cut
 		communal := reputation.Compute(in.ratings, in.founders, cp)
 		pol := certify.Policy{MinAttestations: in.policy.CertifyMinAttestations, MinAuditorTrust: in.policy.CertifyMinAuditorTrust}
-		certs := map[string]certify.Decision{}
-		for _, d := range certify.All(in.atts, communal.Level, pol, ms) {
-			certs[d.Subject] = d
-		}
+		by := certInputs{set: true, gen: gen, levels: levelsOf(communal), policy: pol, validTil: in.expiry}
 		if s.cfg.Decided != nil {
-			yes, no := s.cfg.Decided(in.id)
-			for subj, by := range yes {
-				d, ok := certs[subj]
-				if !ok {
-					d = certify.Decide(subj, nil, communal.Level, pol, ms)
-				}
-				d.Certified = true
-				d.Reasons = append(d.Reasons, "certified by the community's vote on proposal "+by)
-				certs[subj] = d
-			}
-			for subj, by := range no {
-				d, ok := certs[subj]
-				if !ok {
-					d = certify.Decide(subj, nil, communal.Level, pol, ms)
-				}
-				d.Certified = false
-				d.Reasons = append(d.Reasons, "decertified by the community's vote on proposal "+by)
-				certs[subj] = d
-			}
+			by.yes, by.no = s.cfg.Decided(in.id)
 		}
-		st := &state{personal: personal, communal: communal, cut: cut, certs: certs,
+		certs := in.prevCerts
+		if !in.prevBy.same(by, ms) {
+			certs = s.certify(in.id, communal, by, ms)
+		}
+		st := &state{personal: personal, communal: communal, cut: cut, certs: certs, certsBy: by,
 			seeds: setOf(in.seeds), founders: setOf(in.founders)}
 		results[in.id] = st
 		s.metrics.compute.Observe(time.Since(start).Seconds())
@@ -579,7 +601,7 @@ func (s *Service) recompute() {
 	s.mu.Lock()
 	for id, r := range results {
 		if st := s.comms[id]; st != nil {
-			st.personal, st.communal, st.cut, st.certs, st.seeds, st.founders = r.personal, r.communal, r.cut, r.certs, r.seeds, r.founders
+			st.personal, st.communal, st.cut, st.certs, st.certsBy, st.seeds, st.founders = r.personal, r.communal, r.cut, r.certs, r.certsBy, r.seeds, r.founders
 		}
 	}
 	s.scores = scores
@@ -589,6 +611,39 @@ func (s *Service) recompute() {
 	if s.cfg.OnUpdate != nil {
 		s.cfg.OnUpdate()
 	}
+}
+
+// certify decides every subject of community c's attestations, then applies
+// the community's votes.
+func (s *Service) certify(c cid.Cid, communal reputation.Result, by certInputs, ms int64) map[string]certify.Decision {
+	s.mu.RLock()
+	var atts []certify.Attestation
+	if st := s.comms[c]; st != nil {
+		atts = make([]certify.Attestation, 0, len(st.atts))
+		for _, a := range st.atts {
+			atts = append(atts, a)
+		}
+	}
+	s.mu.RUnlock()
+	decided := certify.All(atts, communal.Level, by.policy, ms)
+	certs := make(map[string]certify.Decision, len(decided))
+	for _, d := range decided {
+		certs[d.Subject] = d
+	}
+	vote := func(votes map[string]string, certified bool, verb string) {
+		for subj, prop := range votes {
+			d, ok := certs[subj]
+			if !ok {
+				d = certify.Decide(subj, nil, communal.Level, by.policy, ms)
+			}
+			d.Certified = certified
+			d.Reasons = append(d.Reasons, verb+" by the community's vote on proposal "+prop)
+			certs[subj] = d
+		}
+	}
+	vote(by.yes, true, "certified")
+	vote(by.no, false, "decertified")
+	return certs
 }
 
 func setOf(ps []peer.ID) map[peer.ID]bool {

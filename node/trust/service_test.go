@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/agora-p2p/agora/protocol/record"
 	"github.com/agora-p2p/agora/protocol/task"
 	"github.com/agora-p2p/agora/registry"
+	"github.com/agora-p2p/agora/registry/certify"
 )
 
 // taskID makes a valid task ID from n.
@@ -518,5 +520,81 @@ func TestTakeAgainChangesNothing(t *testing.T) {
 	first.Revoked = false
 	if !st2.take(&first) || !st2.take(again) || !st2.atts[att.CID()].Revoked {
 		t.Fatal("an attestation noted again as revoked did not become revoked")
+	}
+}
+
+// TestCertificationsKeptWhileTheirInputsAre: a recomputation that finds the
+// certifications' inputs unchanged (the attestations, the community's
+// levels, the policy, the votes, no expiry passed) keeps the decisions it
+// has instead of deciding every subject again; any change of those inputs
+// decides again.
+func TestCertificationsKeptWhileTheirInputsAre(t *testing.T) {
+	var mu sync.Mutex
+	pol := community.DefaultPolicy()
+	var yes map[string]string
+	f := newTunedFixture(t, func(c *Config) {
+		c.Debounce = time.Hour // the loop would race the test's recomputations
+		c.Policy = func(cid.Cid) community.Policy { mu.Lock(); defer mu.Unlock(); return pol }
+		c.Decided = func(cid.Cid) (map[string]string, map[string]string) {
+			mu.Lock()
+			defer mu.Unlock()
+			return yes, nil
+		}
+	})
+	s := f.svc
+	_, provider := newKey(t)
+	subject := "peer:" + provider.String()
+	expires := f.clk.Now().Add(95 * time.Second).UnixMilli()
+	f.ingest(f.key, record.KindAttestation, body.Attestation{Subject: body.Subject{Type: body.SubjectPeer, ID: provider.String()},
+		Predicate: "agora:audit/manual/v1", Verdict: body.VerdictPass, Expires: expires})
+	f.settle()
+	certs := func() map[string]certify.Decision {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.comms[f.comm.id].certs
+	}
+	same := func(a, b map[string]certify.Decision) bool {
+		return reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
+	}
+	first := certs()
+	if d := first[subject]; d.Attestations != 1 || d.Certified {
+		t.Fatalf("one pass of two required: %+v", d)
+	}
+
+	f.clk.Add(time.Minute) // Refresh's period: the vectors decay, nothing else
+	s.recompute()
+	if !same(certs(), first) {
+		t.Fatal("decided every subject again with nothing changed")
+	}
+
+	mu.Lock()
+	pol.CertifyMinAttestations = 1
+	mu.Unlock()
+	s.recompute()
+	if d := certs()[subject]; same(certs(), first) || !d.Certified {
+		t.Fatalf("a new policy kept the old decisions: %+v", d)
+	}
+
+	kept := certs()
+	mu.Lock()
+	yes = map[string]string{"peer:someone": "bafyproposal"}
+	mu.Unlock()
+	s.recompute()
+	if d := certs()["peer:someone"]; same(certs(), kept) || !d.Certified {
+		t.Fatalf("a vote kept the old decisions: %+v", d)
+	}
+
+	kept = certs()
+	f.clk.Set(time.UnixMilli(expires))
+	s.recompute()
+	if d := certs()[subject]; same(certs(), kept) || d.Certified || d.Attestations != 0 {
+		t.Fatalf("an expiry kept the old decisions: %+v", d)
+	}
+
+	kept = certs()
+	s.Changed()
+	s.recompute()
+	if same(certs(), kept) {
+		t.Fatal("a change of the inputs kept the old decisions")
 	}
 }
