@@ -196,6 +196,7 @@ func runDaemon(cmd *cobra.Command, g *globals, o *initOpts) error {
 	// node's: a process running many nodes would pay a full collection
 	// of all of them per start.)
 	debug.FreeOSMemory()
+	go trimWhenIdle(ctx, r.Config.Profile)
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "Agora %s\n", node.Version)
 	fmt.Fprintf(w, "peer ID: %s\n", n.Host.ID())
