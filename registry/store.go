@@ -114,6 +114,9 @@ type Store struct {
 	// not among the commits since needs no second lookup.
 	seq    atomic.Uint64
 	recent recentIDs // committer only
+	// next is the write transaction the committer opened for its next
+	// batch right after its last commit (committer only; see writeTxn).
+	next *badger.Txn
 	filter *idFilter
 	// testBudget replaces the transaction budget in tests of the
 	// ErrTxnTooBig fallback.
