@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"flag"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"github.com/agora-p2p/agora/protocol/canon"
 	"github.com/agora-p2p/agora/protocol/record"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	voi "github.com/oasisprotocol/curve25519-voi/primitives/ed25519"
 )
 
 // The benchmarks report ingest against its raw baseline, as docs/perf.md
@@ -115,6 +117,18 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	st := f.store.Stats()
 	b.ReportMetric(float64(st.Stored)/float64(max(st.Syncs, 1)), "records/sync")
+	b.ReportMetric(float64(st.Verified)/float64(max(st.VerifyBatches, 1)), "sigs/batch")
+}
+
+// reportCPU starts counting the process's CPU time; the function it returns
+// reports it per op (cpu-ns/op).
+func reportCPU(b *testing.B) func() {
+	cpu0 := cpuTime()
+	return func() {
+		if cpu0 >= 0 {
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+		}
+	}
 }
 
 // BenchmarkVerifyBaseline is the raw Ed25519 verification of the same
@@ -124,12 +138,7 @@ func BenchmarkVerifyBaseline(b *testing.B) {
 	var next atomic.Int64
 	b.SetParallelism(*benchParallelism)
 	b.SetBytes(int64(len(recs[0].raw)))
-	cpu0 := cpuTime()
-	defer func() {
-		if cpu0 >= 0 {
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
-		}
-	}()
+	defer reportCPU(b)()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -140,6 +149,72 @@ func BenchmarkVerifyBaseline(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkVerifyBatchBaseline is the raw check of the same signatures the
+// fastest way the registry checks them: curve25519-voi's batch
+// verification under ZIP-215, 64 signatures a batch, with every author's key
+// expanded beforehand, on the same goroutines. Ingest batches only the
+// records that wait together (see Store.verify), so against this baseline
+// it shows what is left of the pipeline once verification is as cheap as it
+// gets; against BenchmarkVerifyBaseline (Go's crypto/ed25519, one at a
+// time: the baseline) it includes the faster verification.
+func BenchmarkVerifyBatchBaseline(b *testing.B) {
+	recs := benchRecords(b, b.N)
+	zip215 := &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+	keys := map[string]*voi.ExpandedPublicKey{}
+	for _, r := range recs[:b.N] {
+		if keys[string(r.pub)] == nil {
+			x, err := voi.NewExpandedPublicKey(voi.PublicKey(r.pub))
+			if err != nil {
+				b.Fatal(err)
+			}
+			keys[string(r.pub)] = x
+		}
+	}
+	var next atomic.Int64
+	b.SetParallelism(*benchParallelism)
+	b.SetBytes(int64(len(recs[0].raw)))
+	defer reportCPU(b)()
+	b.ResetTimer()
+	// Each core checks batches; the goroutines take records one at a time,
+	// as the callers of Ingest do.
+	batches := make(chan []benchRecord, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for batch := range batches {
+				bv := voi.NewBatchVerifierWithCapacity(len(batch))
+				for _, r := range batch {
+					bv.AddExpandedWithOptions(keys[string(r.pub)], r.msg, r.sig, zip215)
+				}
+				if ok, _ := bv.Verify(nil); !ok {
+					b.Error("batch verify failed")
+				}
+			}
+		}()
+	}
+	var mu sync.Mutex
+	var batch []benchRecord
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			r := recs[next.Add(1)-1]
+			mu.Lock()
+			batch = append(batch, r)
+			if len(batch) == 64 {
+				batches <- batch
+				batch = nil
+			}
+			mu.Unlock()
+		}
+	})
+	if len(batch) > 0 {
+		batches <- batch
+	}
+	close(batches)
+	wg.Wait()
 }
 
 // BenchmarkBaselineBadgerWrite is the raw badger write of the same records

@@ -102,7 +102,7 @@ func (s *Store) commit(batch []*job) *written {
 	} else {
 		s.recent.reset(seq) // some may be written: look them up again
 	}
-	s.seq.Store(seq) // after the filter and recent: see prepare
+	s.seq.Store(seq) // after the filter and recent: see admit
 	return w
 }
 
@@ -165,7 +165,7 @@ func (s *Store) decide(batch []*job, now time.Time) []*item {
 			return // a duplicate within the batch: New stays false
 		}
 		if s.recent.has(it.id) {
-			return // committed since prepare looked
+			return // committed since admit looked
 		}
 		if it.seq < s.recent.floor {
 			// Too long ago to know from memory what was committed since.
@@ -550,7 +550,7 @@ func stage(txn *badger.Txn, it *item) error {
 }
 
 // recentIDs remembers the record IDs of the last commits, so the committer
-// can tell a record committed since prepare looked it up without reading
+// can tell a record committed since admit looked it up without reading
 // badger again. A record prepared before floor is looked up again.
 type recentIDs struct {
 	ids     map[cid.Cid]struct{}
@@ -563,8 +563,8 @@ type recentCommit struct {
 	ids []cid.Cid
 }
 
-// maxRecentIDs bounds the memory of recentIDs; a caller whose prepare took
-// longer than the commits of this many records pays one more lookup.
+// maxRecentIDs bounds the memory of recentIDs; a record admitted before
+// the last commits of this many records pays one more lookup.
 const maxRecentIDs = 1 << 16
 
 func (r *recentIDs) has(id cid.Cid) bool {

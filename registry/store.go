@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +97,12 @@ type Store struct {
 	closed bool
 	queue  chan *job
 	done   chan struct{} // closed when the committer has exited
+	// verifyQ takes single records (Ingest, IngestRecord) to the
+	// verifiers, which check their signatures in batches and pass them on
+	// to queue.
+	verifyQ    chan *job
+	verifiers  sync.WaitGroup
+	closeQueue sync.Once
 
 	countMu sync.RWMutex
 	counts  map[cid.Cid]uint64
@@ -108,15 +115,15 @@ type Store struct {
 
 	limiter *limiter // committer only
 
-	// seq numbers the commits whose records are visible in badger. prepare
+	// seq numbers the commits whose records are visible in badger. admit
 	// reads it before looking a record up; the committer remembers the IDs
-	// of recent commits, so a record that prepare did not find and that is
+	// of recent commits, so a record that admit did not find and that is
 	// not among the commits since needs no second lookup.
 	seq    atomic.Uint64
 	recent recentIDs // committer only
 	// next is the write transaction the committer opened for its next
 	// batch right after its last commit (committer only; see writeTxn).
-	next *badger.Txn
+	next   *badger.Txn
 	filter *idFilter
 	// testBudget replaces the transaction budget in tests of the
 	// ErrTxnTooBig fallback.
@@ -158,6 +165,7 @@ func Open(db *badger.DB, opts Options) (*Store, error) {
 		opts:     opts,
 		log:      opts.Logger,
 		queue:    make(chan *job, opts.QueueLength),
+		verifyQ:  make(chan *job, opts.QueueLength),
 		done:     make(chan struct{}),
 		counts:   map[cid.Cid]uint64{},
 		unsynced: map[cid.Cid]chan struct{}{},
@@ -176,6 +184,10 @@ func Open(db *badger.DB, opts Options) (*Store, error) {
 		return nil, err
 	}
 	go s.run()
+	for range runtime.GOMAXPROCS(0) {
+		s.verifiers.Add(1)
+		go s.verify()
+	}
 	return s, nil
 }
 
@@ -230,9 +242,11 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	if !s.closed {
 		s.closed = true
-		close(s.queue)
+		close(s.verifyQ)
 	}
 	s.mu.Unlock()
+	s.verifiers.Wait() // they hand what they hold to the committer
+	s.closeQueue.Do(func() { close(s.queue) })
 	<-s.done
 	s.subMu.Lock()
 	for sub := range s.subs {
@@ -454,11 +468,15 @@ type Stats struct {
 	// whose channel was full.
 	NotifyDropped uint64
 	Queued        int // ingest requests waiting for the committer now
+	// VerifyBatches and Verified count the verifiers' signature batches
+	// and the single records (Ingest, IngestRecord) checked in them.
+	VerifyBatches, Verified uint64
 }
 
 type stats struct {
 	stored, dups, syncs, dropped atomic.Uint64
 	splits                       atomic.Uint64 // ErrTxnTooBig fallbacks
+	verifyBatches, verified      atomic.Uint64
 	mu                           sync.Mutex
 	rejected                     map[string]uint64
 }
@@ -479,6 +497,8 @@ func (s *Store) Stats() Stats {
 		Duplicates:    s.stats.dups.Load(),
 		Syncs:         s.stats.syncs.Load(),
 		NotifyDropped: s.stats.dropped.Load(),
+		VerifyBatches: s.stats.verifyBatches.Load(),
+		Verified:      s.stats.verified.Load(),
 		Queued:        len(s.queue),
 		Rejected:      map[string]uint64{},
 	}

@@ -3,6 +3,7 @@ package record
 import (
 	"fmt"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/crypto/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -16,6 +17,47 @@ import (
 // batch, so a node that batches and a node that does not agree on every
 // record, forged ones included.
 var zip215 = &voi.Options{Verify: voi.VerifyOptionsZIP_215}
+
+// expandedKeys holds the expanded form (the decoded point and its
+// multiples) of the keys checked recently: a community's records come from
+// its members again and again, and a check with the expanded key skips
+// decoding the key and building its table, about 15 % of a check
+// (29.6 → 25.3 µs on the 2-core development VM). The answers are the same
+// (curve25519-voi caches the ZIP-215 verdicts on the key with it). Each
+// entry is about 1.5 KiB; a key seen once pays its expansion once.
+var expandedKeys = func() *lru.Cache[[voi.PublicKeySize]byte, *voi.ExpandedPublicKey] {
+	c, err := lru.New[[voi.PublicKeySize]byte, *voi.ExpandedPublicKey](1024)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	return c
+}()
+
+// expand returns pub's expanded form, or nil for a key that does not
+// decode (the plain check then refuses it).
+func expand(pub voi.PublicKey) *voi.ExpandedPublicKey {
+	if len(pub) != voi.PublicKeySize {
+		return nil
+	}
+	k := [voi.PublicKeySize]byte(pub)
+	if x, ok := expandedKeys.Get(k); ok {
+		return x
+	}
+	x, err := voi.NewExpandedPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	expandedKeys.Add(k, x)
+	return x
+}
+
+// verify checks one signature under ZIP-215 with pub's expanded form.
+func verify(pub voi.PublicKey, msg, sig []byte) bool {
+	if x := expand(pub); x != nil {
+		return voi.VerifyExpandedWithOptions(x, msg, sig, zip215)
+	}
+	return voi.VerifyWithOptions(pub, msg, sig, zip215)
+}
 
 // SignBytes signs msg with an Ed25519 key. The signature is the one
 // key.Sign makes (Ed25519 signing is deterministic, RFC 8032 §5.1.6), made
@@ -45,7 +87,7 @@ func VerifyBy(author peer.ID, msg, sig []byte) error {
 	if len(sig) != SigSize {
 		return fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(sig), SigSize)
 	}
-	if !voi.VerifyWithOptions(voi.PublicKey(pub), msg, sig, zip215) {
+	if !verify(voi.PublicKey(pub), msg, sig) {
 		return fmt.Errorf("%w: author %s", ErrBadSignature, author)
 	}
 	return nil
@@ -80,7 +122,7 @@ func (r *Record) Verify() error {
 	if err != nil {
 		return err
 	}
-	if !voi.VerifyWithOptions(pub, msg, r.Sig, zip215) {
+	if !verify(pub, msg, r.Sig) {
 		return badSignature(r)
 	}
 	return nil
@@ -105,7 +147,11 @@ func VerifyBatch(rs []*Record) []error {
 			errs[i] = err
 			continue
 		}
-		bv.AddWithOptions(pub, msg, r.Sig, zip215)
+		if x := expand(pub); x != nil {
+			bv.AddExpandedWithOptions(x, msg, r.Sig, zip215)
+		} else {
+			bv.AddWithOptions(pub, msg, r.Sig, zip215)
+		}
 		idx = append(idx, i)
 	}
 	if len(idx) == 0 {
