@@ -34,8 +34,9 @@ import (
 // SyncWrites, and falls back to db.Sync after each write only on a
 // database opened without it (tools, tests).
 //
-// Signatures are verified before a request is queued, on the callers'
-// goroutines; the committer does only what needs a single writer:
+// Signatures are verified before a request is queued (by the verifiers for
+// single records, by IngestBatch's workers for batches); the committer does
+// only what needs a single writer:
 // duplicates within a batch, references, rate limits and writing.
 
 // written is a batch the committer has written (or failed to).
@@ -47,7 +48,38 @@ type written struct {
 }
 
 func (s *Store) run() {
-	for j := range s.queue {
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	for {
+		var j *job
+		var ok bool
+		select {
+		case j, ok = <-s.queue:
+		default:
+			// Nothing waits. The transaction opened for the next batch
+			// holds badger's read watermark back, and with it the
+			// cleaning of its conflict tracking and of old versions:
+			// give it up if nothing comes for a while.
+			if s.next != nil {
+				idle.Reset(s.nextIdle)
+				select {
+				case j, ok = <-s.queue:
+				case <-idle.C:
+					s.next.Discard()
+					s.next = nil
+					if s.testIdle != nil {
+						s.testIdle()
+					}
+					j, ok = <-s.queue
+				}
+				idle.Stop()
+			} else {
+				j, ok = <-s.queue
+			}
+		}
+		if !ok {
+			break
+		}
 		batch := []*job{j}
 		n := len(j.items)
 	drain:
@@ -71,6 +103,10 @@ func (s *Store) run() {
 	}
 	close(s.done)
 }
+
+// nextTxnIdle is how long the committer keeps the transaction it opened for
+// its next batch while no record comes.
+const nextTxnIdle = time.Second
 
 // commit decides, writes and syncs one batch.
 func (s *Store) commit(batch []*job) *written {

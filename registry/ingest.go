@@ -104,8 +104,8 @@ func (s *Store) ingest(ctx context.Context, it *item, done bool) (Result, error)
 }
 
 // verify is a verifier: it checks the signatures of single records (Ingest,
-// IngestRecord) in batches, then the rest of their rules, and passes the
-// records that remain to the committer.
+// IngestRecord) in batches, then the rest of their rules, settles the
+// refusals and passes the records that remain to the committer.
 //
 // A record's caller hands it over and waits; the verifier first yields, so
 // that the callers the committer has just woken with it (a commit
@@ -129,7 +129,7 @@ func (s *Store) verify() {
 			}
 			n = m
 		}
-		jobs, recs = append(jobs[:0], j), append(recs[:0], j.items[0].rec)
+		jobs, recs = append(jobs, j), append(recs, j.items[0].rec)
 	drain:
 		for len(recs) < verifyChunk {
 			select {
@@ -144,6 +144,10 @@ func (s *Store) verify() {
 		}
 		s.stats.verifyBatches.Add(1)
 		s.stats.verified.Add(uint64(len(recs)))
+		// Refusals first, then the committer: a full commit queue must
+		// not hold up a refusal (a gossip validator that times out
+		// Ignores a forgery it should Reject).
+		pass := jobs[:0]
 		for k, err := range record.VerifyBatch(recs) {
 			j := jobs[k]
 			it := j.items[0]
@@ -156,11 +160,25 @@ func (s *Store) verify() {
 				close(j.done)
 				continue
 			}
-			// The queue stays open until every verifier has returned
-			// (Close), and the caller may have given up: nothing waits
-			// on ctx here.
-			s.queue <- j
+			pass = append(pass, j)
 		}
+		for _, j := range pass {
+			select {
+			case s.queue <- j:
+			default:
+				// The queue is full: wait for it beside, so this verifier
+				// goes on with the records behind. The queue stays open
+				// until every verifier and these have returned (Close).
+				s.verifiers.Add(1)
+				go func() {
+					defer s.verifiers.Done()
+					s.queue <- j
+				}()
+			}
+		}
+		clear(jobs)
+		clear(recs)
+		jobs, recs = jobs[:0], recs[:0]
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,5 +354,149 @@ func TestIngestRecordMatchesIngest(t *testing.T) {
 	}
 	if got := f.store.Count(home); got != 1 {
 		t.Fatalf("Count = %d, want 1", got)
+	}
+}
+
+// TestIngestForgedAmongManySingles: single records ingested at once share
+// the verifiers' signature batches; a forged one fails alone, its honest
+// batch mates are stored, and a wrong-community record among them is
+// refused for what it is.
+func TestIngestForgedAmongManySingles(t *testing.T) {
+	home, away := communityID(t, "home"), communityID(t, "away")
+	keys := []crypto.PrivKey{newKey(t), newKey(t), newKey(t)}
+	f := newFixture(t, func(o *Options) {
+		o.RatePerAuthor = Unlimited
+		o.Member = func(c cid.Cid) bool { return c == home }
+	})
+	now := f.clock.Now()
+	const n = 3*verifyChunk + 7
+	raws := make([][]byte, n)
+	want := make([]error, n)
+	for i := range raws {
+		comm := home
+		if i%23 == 5 {
+			comm, want[i] = away, ErrNotMember
+		}
+		r, raw := sign(t, keys[i%len(keys)], comm, record.KindAttestation, attestation(fmt.Sprint("s", i), 1), now)
+		if i%17 == 3 {
+			raw = bytes.Clone(raw)
+			raw[bytes.Index(raw, r.Sig)+9] ^= 0x10
+			want[i] = record.ErrBadSignature
+		}
+		raws[i] = raw
+	}
+	got := make([]Result, n)
+	var wg sync.WaitGroup
+	for i := range raws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], _ = f.store.Ingest(ctx, raws[i])
+		}()
+	}
+	wg.Wait()
+	stored := 0
+	for i, r := range got {
+		switch {
+		case want[i] != nil && !errors.Is(r.Err, want[i]):
+			t.Fatalf("record %d: %+v, want %v", i, r, want[i])
+		case want[i] == nil && (r.Err != nil || !r.New):
+			t.Fatalf("honest record %d: %+v", i, r)
+		case want[i] == nil:
+			stored++
+		}
+	}
+	if got := f.store.Count(home); got != stored {
+		t.Fatalf("Count = %d, want %d", got, stored)
+	}
+	if st := f.store.Stats(); st.Verified != uint64(n) || st.VerifyBatches == 0 {
+		t.Fatalf("verifier stats %+v, want %d records checked", st, n)
+	}
+}
+
+// TestCloseWhileIngesting: Close while single and batch ingests run ends
+// them all with a result (stored, or refused as closed), panics nothing,
+// and every record reported stored is stored.
+func TestCloseWhileIngesting(t *testing.T) {
+	home := communityID(t, "home")
+	key := newKey(t)
+	f := newFixture(t, func(o *Options) { o.RatePerAuthor = Unlimited })
+	now := f.clock.Now()
+	const n = 400
+	raws := make([][]byte, n)
+	for i := range raws {
+		_, raws[i] = sign(t, key, home, record.KindAttestation, attestation(fmt.Sprint("c", i), 1), now)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var stored []cid.Cid
+	keep := func(r Result) {
+		switch {
+		case r.Err == nil && r.New:
+			mu.Lock()
+			stored = append(stored, r.CID)
+			mu.Unlock()
+		case r.Err != nil && !errors.Is(r.Err, ErrClosed):
+			t.Errorf("ingest during Close: %v", r.Err)
+		}
+	}
+	started := make(chan struct{}, n)
+	for i := 0; i < n/2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			started <- struct{}{}
+			r, _ := f.store.Ingest(ctx, raws[i])
+			keep(r)
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		started <- struct{}{}
+		for _, r := range f.store.IngestBatch(ctx, raws[n/2:]) {
+			keep(r)
+		}
+	}()
+	for range n/2 + 1 {
+		<-started
+	}
+	f.store.Close()
+	wg.Wait()
+	f.store.Close() // twice is fine
+	db := f.db
+	f.store = nil
+	st, err := Open(db, f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, c := range stored {
+		if !st.Has(c) {
+			t.Fatalf("record %s was reported stored and is not", c)
+		}
+	}
+}
+
+// TestCommitterGivesUpItsIdleTransaction: the transaction the committer
+// opens for its next batch is given up when no record comes, and the next
+// record is stored all the same.
+func TestCommitterGivesUpItsIdleTransaction(t *testing.T) {
+	home := communityID(t, "home")
+	key := newKey(t)
+	f := newFixture(t, nil)
+	gaveUp := make(chan struct{}, 1)
+	f.store.nextIdle = time.Millisecond
+	f.store.testIdle = func() { gaveUp <- struct{}{} }
+	now := f.clock.Now()
+	for i := range 2 {
+		_, raw := sign(t, key, home, record.KindAttestation, attestation(fmt.Sprint("idle", i), 1), now)
+		if res, err := f.store.Ingest(ctx, raw); err != nil || !res.New {
+			t.Fatalf("record %d: %+v %v", i, res, err)
+		}
+		<-gaveUp
+	}
+	if got := f.store.Count(home); got != 2 {
+		t.Fatalf("Count = %d, want 2", got)
 	}
 }

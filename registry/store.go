@@ -122,9 +122,13 @@ type Store struct {
 	seq    atomic.Uint64
 	recent recentIDs // committer only
 	// next is the write transaction the committer opened for its next
-	// batch right after its last commit (committer only; see writeTxn).
-	next   *badger.Txn
-	filter *idFilter
+	// batch right after its last commit (committer only; see writeTxn),
+	// given up after nextIdle without records. Tests may set nextIdle and
+	// testIdle (called when it is given up) before their first ingest.
+	next     *badger.Txn
+	nextIdle time.Duration
+	testIdle func()
+	filter   *idFilter
 	// testBudget replaces the transaction budget in tests of the
 	// ErrTxnTooBig fallback.
 	testBudget *txnCost
@@ -166,6 +170,7 @@ func Open(db *badger.DB, opts Options) (*Store, error) {
 		log:      opts.Logger,
 		queue:    make(chan *job, opts.QueueLength),
 		verifyQ:  make(chan *job, opts.QueueLength),
+		nextIdle: nextTxnIdle,
 		done:     make(chan struct{}),
 		counts:   map[cid.Cid]uint64{},
 		unsynced: map[cid.Cid]chan struct{}{},
@@ -467,7 +472,7 @@ type Stats struct {
 	// NotifyDropped counts notifications not delivered to a subscriber
 	// whose channel was full.
 	NotifyDropped uint64
-	Queued        int // ingest requests waiting for the committer now
+	Queued        int // ingest requests waiting for a verifier or the committer now
 	// VerifyBatches and Verified count the verifiers' signature batches
 	// and the single records (Ingest, IngestRecord) checked in them.
 	VerifyBatches, Verified uint64
@@ -499,7 +504,7 @@ func (s *Store) Stats() Stats {
 		NotifyDropped: s.stats.dropped.Load(),
 		VerifyBatches: s.stats.verifyBatches.Load(),
 		Verified:      s.stats.verified.Load(),
-		Queued:        len(s.queue),
+		Queued:        len(s.queue) + len(s.verifyQ),
 		Rejected:      map[string]uint64{},
 	}
 	s.stats.mu.Lock()

@@ -28,7 +28,9 @@ type idleTrim struct {
 	// quiet is the most the node may allocate in a period and still count
 	// as idle.
 	quiet uint64
-	// slack is the least reclaimable memory worth a trim.
+	// slack is the least reclaimable memory worth a trim, and at least an
+	// eighth of the live heap: a trim marks the whole heap, so a large one
+	// waits for more garbage.
 	slack uint64
 }
 
@@ -76,7 +78,7 @@ func (t idleTrim) shouldTrim(prev, cur heapStats) bool {
 	if cur.allocated < prev.allocated { // cannot happen; never trim on nonsense
 		return false
 	}
-	return cur.allocated-prev.allocated <= t.quiet && cur.reclaimable >= t.slack
+	return cur.allocated-prev.allocated <= t.quiet && cur.reclaimable >= max(t.slack, cur.live/8)
 }
 
 // run checks at every tick until ctx ends; trim is debug.FreeOSMemory in

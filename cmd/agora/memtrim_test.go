@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -19,6 +20,8 @@ func TestIdleTrimDecides(t *testing.T) {
 		{"busy", heapStats{allocated: 200 << 20, reclaimable: 50 << 20}, false},
 		{"exactly quiet", heapStats{allocated: 110 << 20, reclaimable: 4 << 20}, true},
 		{"counter went back", heapStats{allocated: 1, reclaimable: 50 << 20}, false},
+		{"large heap, little slack", heapStats{allocated: 101 << 20, live: 400 << 20, reclaimable: 20 << 20}, false},
+		{"large heap, an eighth reclaimable", heapStats{allocated: 101 << 20, live: 400 << 20, reclaimable: 50 << 20}, true},
 	} {
 		if got := tr.shouldTrim(base, c.cur); got != c.want {
 			t.Errorf("%s: trim %v, want %v", c.name, got, c.want)
@@ -65,8 +68,18 @@ func TestIdleTrimRuns(t *testing.T) {
 }
 
 func TestReadHeapReadsTheRuntime(t *testing.T) {
+	keep := make([]byte, 8<<20) // live across the collection
+	runtime.GC()
 	h := readHeap()
-	if h.allocated == 0 || h.objects == 0 {
-		t.Fatalf("the runtime's heap metrics read as zero: %+v", h)
+	if h.allocated == 0 || h.objects == 0 || h.live < 8<<20 {
+		t.Fatalf("the runtime's heap metrics read wrong: %+v", h)
 	}
+	garbage := uint64(0)
+	if h.objects > h.live { // the two are read a moment apart
+		garbage = h.objects - h.live
+	}
+	if h.reclaimable != garbage+h.free {
+		t.Fatalf("reclaimable %d is not garbage plus free pages: %+v", h.reclaimable, h)
+	}
+	runtime.KeepAlive(keep)
 }

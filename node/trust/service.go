@@ -407,6 +407,9 @@ func (s *Service) reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.comms = next
+	// A recomputation under way may still have read the old states; the
+	// next one must not take their certifications for current.
+	s.gen.Add(1)
 	return nil
 }
 
@@ -571,7 +574,8 @@ func (s *Service) recompute() {
 		pol := certify.Policy{MinAttestations: in.policy.CertifyMinAttestations, MinAuditorTrust: in.policy.CertifyMinAuditorTrust}
 		by := certInputs{set: true, gen: gen, levels: levelsOf(communal), policy: pol, validTil: in.expiry}
 		if s.cfg.Decided != nil {
-			by.yes, by.no = s.cfg.Decided(in.id)
+			yes, no := s.cfg.Decided(in.id)
+			by.yes, by.no = maps.Clone(yes), maps.Clone(no) // kept to compare with the next
 		}
 		certs := in.prevCerts
 		if !in.prevBy.same(by, ms) {

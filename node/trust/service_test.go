@@ -566,6 +566,13 @@ func TestCertificationsKeptWhileTheirInputsAre(t *testing.T) {
 	if !same(certs(), first) {
 		t.Fatal("decided every subject again with nothing changed")
 	}
+	// What it kept is what deciding again gives.
+	s.mu.RLock()
+	communal, by := s.comms[f.comm.id].communal, s.comms[f.comm.id].certsBy
+	s.mu.RUnlock()
+	if fresh := s.certify(f.comm.id, communal, by, f.clk.Now().UnixMilli()); !reflect.DeepEqual(fresh, certs()) {
+		t.Fatalf("kept %+v, deciding again gives %+v", certs(), fresh)
+	}
 
 	mu.Lock()
 	pol.CertifyMinAttestations = 1

@@ -33,30 +33,39 @@ var expandedKeys = func() *lru.Cache[[voi.PublicKeySize]byte, *voi.ExpandedPubli
 	return c
 }()
 
-// expand returns pub's expanded form, or nil for a key that does not
-// decode (the plain check then refuses it).
-func expand(pub voi.PublicKey) *voi.ExpandedPublicKey {
+// expand returns pub's expanded form and whether it came from the cache,
+// or nil for a key that does not decode (the plain check then refuses it).
+// A new key is cached by remember, once a signature by it has verified:
+// keys an attacker makes up cannot push the members' out.
+func expand(pub voi.PublicKey) (x *voi.ExpandedPublicKey, cached bool) {
 	if len(pub) != voi.PublicKeySize {
-		return nil
+		return nil, false
 	}
-	k := [voi.PublicKeySize]byte(pub)
-	if x, ok := expandedKeys.Get(k); ok {
-		return x
+	if x, ok := expandedKeys.Get([voi.PublicKeySize]byte(pub)); ok {
+		return x, true
 	}
 	x, err := voi.NewExpandedPublicKey(pub)
 	if err != nil {
-		return nil
+		return nil, false
 	}
-	expandedKeys.Add(k, x)
-	return x
+	return x, false
+}
+
+func remember(pub voi.PublicKey, x *voi.ExpandedPublicKey) {
+	expandedKeys.Add([voi.PublicKeySize]byte(pub), x)
 }
 
 // verify checks one signature under ZIP-215 with pub's expanded form.
 func verify(pub voi.PublicKey, msg, sig []byte) bool {
-	if x := expand(pub); x != nil {
-		return voi.VerifyExpandedWithOptions(x, msg, sig, zip215)
+	x, cached := expand(pub)
+	if x == nil {
+		return voi.VerifyWithOptions(pub, msg, sig, zip215)
 	}
-	return voi.VerifyWithOptions(pub, msg, sig, zip215)
+	ok := voi.VerifyExpandedWithOptions(x, msg, sig, zip215)
+	if ok && !cached {
+		remember(pub, x)
+	}
+	return ok
 }
 
 // SignBytes signs msg with an Ed25519 key. The signature is the one
@@ -141,14 +150,18 @@ func VerifyBatch(rs []*Record) []error {
 	}
 	bv := voi.NewBatchVerifierWithCapacity(len(rs))
 	var idx []int
+	fresh := map[int]*voi.ExpandedPublicKey{} // keys to remember if their signature verifies
 	for i, r := range rs {
 		pub, msg, err := r.sigParts()
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		if x := expand(pub); x != nil {
+		if x, cached := expand(pub); x != nil {
 			bv.AddExpandedWithOptions(x, msg, r.Sig, zip215)
+			if !cached {
+				fresh[len(idx)] = x
+			}
 		} else {
 			bv.AddWithOptions(pub, msg, r.Sig, zip215)
 		}
@@ -161,6 +174,9 @@ func VerifyBatch(rs []*Record) []error {
 	for k, i := range idx {
 		if !valid[k] {
 			errs[i] = badSignature(rs[i])
+		} else if x := fresh[k]; x != nil {
+			pub, _ := inlineKey(rs[i].Author)
+			remember(voi.PublicKey(pub), x)
 		}
 	}
 	return errs

@@ -168,3 +168,51 @@ func TestSignBytesIsKeySign(t *testing.T) {
 		t.Fatal("SignBytes(nil) signed")
 	}
 }
+
+// TestExpandedKeysAreCachedOnlyOnceTrusted: a key joins the cache of
+// expanded keys only once a signature by it has verified, alone or in a
+// batch, so made-up keys cannot push members' keys out; the cached path
+// answers as the plain check does.
+func TestExpandedKeysAreCachedOnlyOnceTrusted(t *testing.T) {
+	inCache := func(r *Record) bool {
+		pub, _, err := r.sigParts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return expandedKeys.Contains([voi.PublicKeySize]byte(pub))
+	}
+	for _, batch := range []bool{false, true} {
+		cases := verifyCases(t, 3) // fresh keys; the first record is forged
+		forged, good := cases[0].r, cases[1].r
+		check := func(r *Record) error {
+			if batch {
+				return VerifyBatch([]*Record{r, cases[2].r})[0]
+			}
+			return r.Verify()
+		}
+		if err := check(forged); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("batch=%v: forged record: %v", batch, err)
+		}
+		if inCache(forged) {
+			t.Fatalf("batch=%v: a key with only a forged signature was cached", batch)
+		}
+		if err := check(good); err != nil {
+			t.Fatalf("batch=%v: good record: %v", batch, err)
+		}
+		if !inCache(good) {
+			t.Fatalf("batch=%v: a key whose signature verified was not cached", batch)
+		}
+		// With the key cached, the same answers.
+		if err := check(good); err != nil {
+			t.Fatalf("batch=%v: good record, cached key: %v", batch, err)
+		}
+		bad := mutate(t, good, func(w *wireRecord) { w.Sig = bytes.Clone(w.Sig); w.Sig[3] ^= 1 })
+		r, err := Decode(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := check(r); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("batch=%v: forged record by a cached key: %v", batch, err)
+		}
+	}
+}
