@@ -43,8 +43,11 @@ import (
 type written struct {
 	jobs     []*job
 	accepted []*item
-	err      error         // the write or the sync failed
-	synced   chan struct{} // closed once durable; see Store.unsynced
+	// dups are the records that repeat another of the same batch (dup →
+	// the one written): they are as stored as it is.
+	dups   map[*item]*item
+	err    error         // the write or the sync failed
+	synced chan struct{} // closed once durable; see Store.unsynced
 }
 
 func (s *Store) run() {
@@ -111,7 +114,7 @@ const nextTxnIdle = time.Second
 // commit decides, writes and syncs one batch.
 func (s *Store) commit(batch []*job) *written {
 	w := &written{jobs: batch}
-	w.accepted = s.decide(batch, s.opts.Now())
+	w.accepted, w.dups = s.decide(batch, s.opts.Now())
 	if len(w.accepted) == 0 {
 		return w
 	}
@@ -162,6 +165,9 @@ func (s *Store) finish(w *written) {
 			it.res.New = true
 		}
 	}
+	for dup, orig := range w.dups {
+		dup.res.Err = orig.res.Err // not stored if the one it repeats is not
+	}
 	for _, j := range w.jobs {
 		close(j.done)
 	}
@@ -172,9 +178,9 @@ func (s *Store) finish(w *written) {
 
 // decide sets the result of every record that will not be written
 // (duplicate, bad reference, rate limited) and returns the others in write
-// order. Revocations are decided after everything else, so a revocation and
+// order, and the records that repeat one of them. Revocations are decided after everything else, so a revocation and
 // its target in the same batch are accepted together.
-func (s *Store) decide(batch []*job, now time.Time) []*item {
+func (s *Store) decide(batch []*job, now time.Time) ([]*item, map[*item]*item) {
 	// The read transaction is opened only when a record needs a lookup
 	// (revocations, and records prepared long ago): opening one waits for
 	// badger's watermark goroutine, which costs the committer a scheduling
@@ -194,11 +200,18 @@ func (s *Store) decide(batch []*job, now time.Time) []*item {
 	staged := map[cid.Cid]*item{}
 	winners := map[cid.Cid]*item{} // revocation target -> revocation that names it
 	var accepted []*item
+	var dups map[*item]*item
 
 	catchUp := now.Add(-s.opts.CatchUpAge).UnixMilli()
 	consider := func(it *item) {
-		if _, ok := staged[it.id]; ok {
-			return // a duplicate within the batch: New stays false
+		if orig, ok := staged[it.id]; ok {
+			// A duplicate within the batch: New stays false, and it
+			// shares the fate of the one written (finish).
+			if dups == nil {
+				dups = map[*item]*item{}
+			}
+			dups[it] = orig
+			return
 		}
 		if s.recent.has(it.id) {
 			return // committed since admit looked
@@ -265,7 +278,7 @@ func (s *Store) decide(batch []*job, now time.Time) []*item {
 			out = append(out, it)
 		}
 	}
-	return out
+	return out, dups
 }
 
 func before(ca int64, a cid.Cid, cb int64, b cid.Cid) bool {
@@ -417,6 +430,9 @@ func (s *Store) checkRevocation(rtx *badger.Txn, staged map[cid.Cid]*item, it *i
 // with all its index entries, so a crash never leaves half a record; a
 // batch too big for one transaction is split between records.
 func (s *Store) write(items []*item) error {
+	if s.testWriteErr != nil {
+		return fmt.Errorf("%w: write: %v", ErrStorage, s.testWriteErr)
+	}
 	budget := s.txnBudget()
 	if s.testBudget != nil {
 		budget = *s.testBudget

@@ -500,3 +500,23 @@ func TestCommitterGivesUpItsIdleTransaction(t *testing.T) {
 		t.Fatalf("Count = %d, want 2", got)
 	}
 }
+
+// TestDuplicateInAFailedBatchIsNotStored: a record that repeats another of
+// its batch shares its fate: when the write fails, both report the error,
+// not "already stored".
+func TestDuplicateInAFailedBatchIsNotStored(t *testing.T) {
+	home := communityID(t, "home")
+	key := newKey(t)
+	f := newFixture(t, nil)
+	f.store.testWriteErr = errors.New("disk full")
+	_, raw := sign(t, key, home, record.KindAttestation, attestation("dup", 1), f.clock.Now())
+	res := f.store.IngestBatch(ctx, [][]byte{raw, raw})
+	for i, r := range res {
+		if !errors.Is(r.Err, ErrStorage) {
+			t.Fatalf("record %d of a failed write: %+v, want %v", i, r, ErrStorage)
+		}
+	}
+	if f.store.Has(res[0].CID) {
+		t.Fatal("the record is stored after all")
+	}
+}

@@ -130,8 +130,9 @@ type Store struct {
 	testIdle func()
 	filter   *idFilter
 	// testBudget replaces the transaction budget in tests of the
-	// ErrTxnTooBig fallback.
-	testBudget *txnCost
+	// ErrTxnTooBig fallback; testWriteErr, set, fails every write.
+	testBudget   *txnCost
+	testWriteErr error
 
 	subMu sync.RWMutex
 	subs  map[*subscriber]struct{}
