@@ -178,8 +178,9 @@ func (s *Store) finish(w *written) {
 
 // decide sets the result of every record that will not be written
 // (duplicate, bad reference, rate limited) and returns the others in write
-// order, and the records that repeat one of them. Revocations are decided after everything else, so a revocation and
-// its target in the same batch are accepted together.
+// order, and the records that repeat one of them. Revocations are decided
+// after everything else, so a revocation and its target in the same batch
+// are accepted together.
 func (s *Store) decide(batch []*job, now time.Time) ([]*item, map[*item]*item) {
 	// The read transaction is opened only when a record needs a lookup
 	// (revocations, and records prepared long ago): opening one waits for

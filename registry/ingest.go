@@ -213,8 +213,10 @@ func (s *Store) IngestBatch(ctx context.Context, raws [][]byte) []Result {
 						recs = append(recs, items[i].rec)
 					}
 				}
-				s.stats.verifyBatches.Add(1)
-				s.stats.verified.Add(uint64(len(recs)))
+				if len(recs) > 0 {
+					s.stats.verifyBatches.Add(1)
+					s.stats.verified.Add(uint64(len(recs)))
+				}
 				for k, err := range record.VerifyBatch(recs) {
 					i := idx[k]
 					if err != nil {

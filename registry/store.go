@@ -474,8 +474,9 @@ type Stats struct {
 	// whose channel was full.
 	NotifyDropped uint64
 	Queued        int // ingest requests waiting for a verifier or the committer now
-	// VerifyBatches and Verified count the verifiers' signature batches
-	// and the single records (Ingest, IngestRecord) checked in them.
+	// VerifyBatches and Verified count the signature batches checked (by
+	// the verifiers for Ingest and IngestRecord, and by IngestBatch) and
+	// the records in them.
 	VerifyBatches, Verified uint64
 }
 
