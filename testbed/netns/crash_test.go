@@ -19,11 +19,13 @@ func TestKilledWhileCatchingUp(t *testing.T) {
 	link := Link{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond}
 	b := NewBed(t, agoraBin, hosts, link)
 	late := b.Hosts[hosts-1]
-	// The late host has a slow home uplink (1 Mbit/s): its requests and
-	// acknowledgements are paced, so catching up takes seconds and there
-	// is a middle to kill it in.
+	// The late host is on a slow home line (1 Mbit/s up, 2 Mbit/s down):
+	// the 1,200 records (about 0.9 MB) take seconds to arrive, so there is
+	// a middle to kill it in. (With the uplink alone slow, a catch-up took
+	// 0.6 s, and the test's polls could miss its middle.)
 	slow := Link{Delay: 20 * time.Millisecond, Jitter: 5 * time.Millisecond, Rate: 125_000}
 	b.Fabric.SetLink(late.Idx, slow)
+	b.Fabric.SetDownlink(late.Idx, 250_000)
 	b.StartAll()
 	id := community(t, b)
 	late.Stop()
@@ -87,7 +89,7 @@ func TestKilledWhileCatchingUp(t *testing.T) {
 		}
 		return n == want && fp == wantFP, fmt.Sprintf("%d of %d", n, want)
 	})
-	t.Logf("figures: %d records from %d authors; the late host's uplink %v; killed after %v holding %d of %d; "+
+	t.Logf("figures: %d records from %d authors; the late host's uplink %v, downlink 2000 kbit/s; killed after %v holding %d of %d; "+
 		"%d after the restart; caught up %v after the restart",
 		want, hosts-1, slow, killedAfter.Round(time.Millisecond), before, want, n, caught.Round(time.Millisecond))
 }

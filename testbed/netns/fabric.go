@@ -60,11 +60,16 @@ type Fabric struct {
 	byIdx  map[int]*port
 	links  map[[2]int]*linkQueue
 	egress map[int]Link // a host's own links (its uplink), by port index
-	dflt   Link
-	cut    map[[2]int]bool
-	rnd    *rand.Rand
-	closed bool
-	wg     sync.WaitGroup
+	// down is a host's downlink rate (bytes a second, by port index), which
+	// the packets of every sender to it share; downFree is when its
+	// downlink has taken the previous packet.
+	down     map[int]int64
+	downFree map[int]time.Time
+	dflt     Link
+	cut      map[[2]int]bool
+	rnd      *rand.Rand
+	closed   bool
+	wg       sync.WaitGroup
 
 	forwarded, lost, partitioned, unroutable, overflow atomic.Uint64
 }
@@ -90,13 +95,23 @@ type linkQueue struct {
 // otherwise. seed makes loss and jitter repeatable.
 func NewFabric(dflt Link, seed uint64) *Fabric {
 	return &Fabric{ports: map[[4]byte]*port{}, byIdx: map[int]*port{}, links: map[[2]int]*linkQueue{},
-		egress: map[int]Link{}, dflt: dflt, cut: map[[2]int]bool{}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+		egress: map[int]Link{}, down: map[int]int64{}, downFree: map[int]time.Time{}, dflt: dflt, cut: map[[2]int]bool{}, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 }
 
 // SetLink sets the link for every packet host idx sends (its uplink).
 func (f *Fabric) SetLink(idx int, l Link) {
 	f.mu.Lock()
 	f.egress[idx] = l
+	f.mu.Unlock()
+}
+
+// SetDownlink limits the rate (bytes a second, 0: unlimited) at which host
+// idx receives, from all senders together: a home line's download side.
+// A packet to it leaves its sender's link no sooner than the downlink has
+// taken the previous one.
+func (f *Fabric) SetDownlink(idx int, rate int64) {
+	f.mu.Lock()
+	f.down[idx] = rate
 	f.mu.Unlock()
 }
 
@@ -240,12 +255,18 @@ func (f *Fabric) forward(src *port, pkt []byte) {
 		// Serialisation: the packet leaves once the previous one has.
 		leave = later(now, q.free).Add(time.Duration(int64(len(pkt)) * int64(time.Second) / l.Rate))
 	}
+	if r := f.down[to.idx]; r > 0 {
+		leave = later(leave, f.downFree[to.idx]).Add(time.Duration(int64(len(pkt)) * int64(time.Second) / r))
+	}
 	at := later(leave.Add(d), q.last)
 	b := make([]byte, len(pkt))
 	copy(b, pkt)
 	select {
 	case q.ch <- timed{at, b}:
 		q.last, q.free = at, leave
+		if f.down[to.idx] > 0 {
+			f.downFree[to.idx] = leave
+		}
 		f.forwarded.Add(1)
 	default:
 		f.overflow.Add(1)
