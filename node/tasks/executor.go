@@ -77,9 +77,10 @@ func (s *Service) serve(st network.Stream) {
 	from := st.Conn().RemotePeer()
 	fromStr := idText.peer(from)
 	_ = st.SetReadDeadline(time.Now().Add(requestWait))
-	rd := bufio.NewReader(st)
+	rd := getReader(st)
 	f, err := task.Read(rd, task.MaxFrame)
 	if err != nil {
+		putReader(rd)
 		s.log.Debug("bad task request", "peer", from, "err", err)
 		s.frameFault(from, err)
 		_ = st.Reset()
@@ -87,12 +88,14 @@ func (s *Service) serve(st network.Stream) {
 	}
 	req, ok := f.(*task.Request)
 	if !ok {
+		putReader(rd)
 		s.log.Debug("task stream did not start with a request", "peer", from, "frame", f.Type())
 		_ = st.Reset()
 		return
 	}
 	_ = st.SetReadDeadline(time.Time{})
 	reject := func(code, reason string) {
+		putReader(rd)
 		s.metrics.received.WithLabelValues("rejected").Inc()
 		_ = st.SetWriteDeadline(time.Now().Add(requestWait))
 		_ = task.Write(st, &task.Rejected{ID: req.ID, Code: code, Reason: reason})
@@ -158,13 +161,14 @@ func (s *Service) serve(st network.Stream) {
 	defer s.end(l)
 	s.metrics.received.WithLabelValues("accepted").Inc()
 	// Accepted waits a moment in the buffer: a task that ends at once goes
-	// out with its Result in one write.
-	w := &frameWriter{st: st, bw: bufio.NewWriter(st)}
+	// out with its Result in one write. Only a task still running then
+	// gets what a longer one needs: a reader for the requester's Cancel
+	// and a heartbeat. A quick task costs no goroutine and no timer firing.
+	w := &frameWriter{st: st}
 	if err := w.write(&task.Accepted{ID: req.ID, Agent: job.Agent()}, false); err != nil {
 		_ = st.Reset()
 		cancel()
 	}
-	w.flushSoon(acceptedDelay)
 
 	// The requester may cancel, or go away (reset): both stop the work.
 	var cmu sync.Mutex
@@ -177,7 +181,7 @@ func (s *Service) serve(st network.Stream) {
 		cmu.Unlock()
 		cancel()
 	}
-	go func() {
+	watch := func() {
 		for {
 			f, err := task.Read(rd, task.MaxFrame)
 			if err != nil {
@@ -192,8 +196,7 @@ func (s *Service) serve(st network.Stream) {
 				return
 			}
 		}
-	}()
-
+	}
 	progress := func(msg string, pct int) {
 		if pct < -1 || pct > 100 {
 			pct = -1
@@ -205,19 +208,34 @@ func (s *Service) serve(st network.Stream) {
 		s.event(l, api.TaskEvent{Type: "progress", Message: msg, Percent: pct}, nil)
 	}
 	// An empty Progress every Heartbeat while the agent says nothing.
-	var beat *time.Timer
-	var beatMu sync.Mutex
-	beating := true
-	beat = time.AfterFunc(Heartbeat, func() {
+	var (
+		slowMu   sync.Mutex
+		finished bool // the agent has returned
+		watching bool // watch runs: rd is its own
+		beat     *time.Timer
+	)
+	var heartbeat func()
+	heartbeat = func() {
 		if err := w.progress(req.ID, "", -1); err != nil {
 			stopWith("the requester went away")
 			return
 		}
-		beatMu.Lock()
-		if beating {
+		slowMu.Lock()
+		if !finished {
 			beat.Reset(Heartbeat)
 		}
-		beatMu.Unlock()
+		slowMu.Unlock()
+	}
+	slow := time.AfterFunc(acceptedDelay, func() {
+		slowMu.Lock()
+		defer slowMu.Unlock()
+		if finished {
+			return
+		}
+		_ = w.flush()
+		watching = true
+		go watch()
+		beat = time.AfterFunc(Heartbeat-acceptedDelay, heartbeat)
 	})
 	started := s.cfg.Now()
 	var out json.RawMessage
@@ -227,10 +245,17 @@ func (s *Service) serve(st network.Stream) {
 	}
 	release()
 	ended := s.cfg.Now()
-	beatMu.Lock()
-	beating = false
-	beat.Stop()
-	beatMu.Unlock()
+	slowMu.Lock()
+	finished = true
+	slow.Stop()
+	if beat != nil {
+		beat.Stop()
+	}
+	if !watching {
+		// Nothing else reads the stream: the reader goes back to the pool.
+		defer putReader(rd)
+	}
+	slowMu.Unlock()
 	if runErr == nil && len(out) > task.MaxPayload {
 		runErr = agents.Errorf(agents.CodeOutputTooBig, "the output is %d bytes, over the protocol's %d", len(out), task.MaxPayload)
 	}
@@ -244,7 +269,7 @@ func (s *Service) serve(st network.Stream) {
 	} else {
 		rc.Output = task.Hash(out)
 	}
-	raw, signErr := rc.Sign(s.cfg.Key)
+	raw, signErr := s.signer.Sign(rc)
 	if signErr != nil {
 		s.log.Error("could not sign a receipt", "task", req.ID, "err", signErr)
 		raw = nil
@@ -351,17 +376,17 @@ func keep(payload json.RawMessage) json.RawMessage {
 	return payload
 }
 
-// frameWriter serialises the executor's frames on a stream through a
-// buffer.
+// frameWriter serialises the executor's frames on a stream. Frames written
+// without flush wait in buf for the next flush, which sends them all in
+// one stream write.
 type frameWriter struct {
-	mu    sync.Mutex
-	st    network.Stream
-	bw    *bufio.Writer
-	seq   uint64
-	timer *time.Timer
+	mu  sync.Mutex
+	st  network.Stream
+	buf []byte
+	seq uint64
 }
 
-// write buffers f and, if flush, sends everything buffered.
+// write queues f and, if flush, sends everything queued.
 func (w *frameWriter) write(f task.Frame, flush bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -369,27 +394,30 @@ func (w *frameWriter) write(f task.Frame, flush bool) error {
 }
 
 func (w *frameWriter) writeLocked(f task.Frame, flush bool) error {
-	if err := task.Write(w.bw, f); err != nil {
+	var err error
+	if w.buf, err = task.Append(w.buf, f); err != nil {
 		return err
 	}
 	if flush {
-		if w.timer != nil {
-			w.timer.Stop()
-		}
-		return w.bw.Flush()
+		return w.flushLocked()
 	}
 	return nil
 }
 
-// flushSoon sends what is buffered after d unless a write flushes first.
-func (w *frameWriter) flushSoon(d time.Duration) {
+// flush sends what is queued.
+func (w *frameWriter) flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.timer = time.AfterFunc(d, func() {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		_ = w.bw.Flush()
-	})
+	return w.flushLocked()
+}
+
+func (w *frameWriter) flushLocked() error {
+	if len(w.buf) == 0 {
+		return nil
+	}
+	_, err := w.st.Write(w.buf)
+	w.buf = w.buf[:0]
+	return err
 }
 
 // progress sends a Progress frame with the next seq.
@@ -398,4 +426,24 @@ func (w *frameWriter) progress(id, msg string, pct int) error {
 	defer w.mu.Unlock()
 	w.seq++
 	return w.writeLocked(&task.Progress{ID: id, Seq: w.seq, Message: msg, Percent: int64(pct)}, true)
+}
+
+// readerSize is the buffer of a task stream's reader: frames are read
+// through it for their length prefix, and one larger than it is read past
+// it, straight into the frame's buffer.
+const readerSize = 1 << 10
+
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readerSize) }}
+
+// getReader returns a pooled reader of st.
+func getReader(st io.Reader) *bufio.Reader {
+	rd := readers.Get().(*bufio.Reader)
+	rd.Reset(st)
+	return rd
+}
+
+// putReader returns rd to the pool; nothing may use it after.
+func putReader(rd *bufio.Reader) {
+	rd.Reset(nil)
+	readers.Put(rd)
 }

@@ -1,7 +1,6 @@
 package tasks
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -363,7 +362,7 @@ func (s *Service) runLocal(ctx context.Context, l *live, r Request, comm cid.Cid
 		} else {
 			rc.Output = task.Hash(out)
 		}
-		if _, serr := rc.Sign(s.cfg.Key); serr == nil {
+		if _, serr := s.signer.Sign(rc); serr == nil {
 			o.receipt = rc
 		}
 	}
@@ -421,7 +420,8 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 		return fail(StatusFailed, CodeProtocol, "the provider broke the task protocol: "+what)
 	}
 	accepted := false
-	rd := bufio.NewReader(st)
+	rd := getReader(st)
+	defer putReader(rd)
 	for {
 		// An executor that says nothing for Silence is gone.
 		_ = st.SetReadDeadline(earliest(deadline.Add(cancelGrace), time.Now().Add(Silence)))

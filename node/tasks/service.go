@@ -153,6 +153,7 @@ type Service struct {
 
 	selfStr string
 	metrics *metrics
+	signer  *task.Signer
 
 	mu    sync.Mutex
 	live  map[string]*live
@@ -201,6 +202,13 @@ func New(cfg Config) (*Service, error) {
 	if cfg.DefaultTimeout <= 0 {
 		cfg.DefaultTimeout = 60 * time.Second
 	}
+	signer, err := task.NewSigner(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tasks: the node's key cannot sign receipts: %w", err)
+	}
+	if signer.ID() != cfg.Host.ID() {
+		return nil, errors.New("tasks: Config.Key is not the host's key")
+	}
 	j, err := openJournal(cfg.DB, cfg.Log, cfg.Now())
 	if err != nil {
 		return nil, err
@@ -208,7 +216,7 @@ func New(cfg Config) (*Service, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, self: cfg.Host.ID(), selfStr: cfg.Host.ID().String(), log: cfg.Log, j: j, ctx: ctx, stop: stop,
 		live: map[string]*live{}, seen: map[string]struct{}{}, seenSince: cfg.Now(), rates: map[peer.ID]*rate.Limiter{},
-		metrics: newMetrics(cfg.Registerer)}
+		metrics: newMetrics(cfg.Registerer), signer: signer}
 	cfg.Host.SetStreamHandler(task.ProtocolID, s.serve)
 	return s, nil
 }

@@ -2,6 +2,7 @@ package task
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -436,14 +437,25 @@ func Decode(b []byte) (Frame, error) {
 // Write writes f as an unsigned varint length and its encoding, in one
 // Write call (go-msgio's varint framing, as libp2p protocols use).
 func Write(w io.Writer, f Frame) error {
-	b, err := Encode(f)
+	b, err := Append(nil, f)
 	if err != nil {
 		return err
 	}
-	if err := msgio.NewVarintWriter(w).WriteMsg(b); err != nil {
+	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("task: write %s frame: %w", f.Type(), err)
 	}
 	return nil
+}
+
+// Append appends f as Write writes it (length prefix and encoding) to dst,
+// so that several frames can go out in one write. On error dst is
+// returned unchanged.
+func Append(dst []byte, f Frame) ([]byte, error) {
+	b, err := Encode(f)
+	if err != nil {
+		return dst, err
+	}
+	return append(binary.AppendUvarint(dst, uint64(len(b))), b...), nil
 }
 
 // Read reads one frame written by Write, allocating nothing for a frame

@@ -141,6 +141,22 @@ func (r *Receipt) signingInput() ([]byte, error) {
 // Sign fills r.V, r.Executor and r.Sig with key (Ed25519) and returns the
 // encoding, which is what Result and Failed frames carry.
 func (r *Receipt) Sign(key crypto.PrivKey) ([]byte, error) {
+	s, err := NewSigner(key)
+	if err != nil {
+		return nil, err
+	}
+	return s.Sign(r)
+}
+
+// Signer signs receipts with one key, whose peer ID it works out once (an
+// executor signs a receipt for every task).
+type Signer struct {
+	key crypto.PrivKey
+	id  peer.ID
+}
+
+// NewSigner returns a Signer of key, which must be Ed25519.
+func NewSigner(key crypto.PrivKey) (*Signer, error) {
 	if key == nil || key.Type() != pb.KeyType_Ed25519 {
 		return nil, fmt.Errorf("%w: only Ed25519 keys sign receipts", ErrBadReceipt)
 	}
@@ -148,7 +164,15 @@ func (r *Receipt) Sign(key crypto.PrivKey) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadReceipt, err)
 	}
-	r.V, r.Executor, r.Sig = ReceiptVersion, id, nil
+	return &Signer{key: key, id: id}, nil
+}
+
+// ID is the peer ID of the Signer's key, the Executor of its receipts.
+func (s *Signer) ID() peer.ID { return s.id }
+
+// Sign is Receipt.Sign with the Signer's key.
+func (s *Signer) Sign(r *Receipt) ([]byte, error) {
+	r.V, r.Executor, r.Sig = ReceiptVersion, s.id, nil
 	if err := r.check(); err != nil {
 		return nil, err
 	}
@@ -156,7 +180,7 @@ func (r *Receipt) Sign(key crypto.PrivKey) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.Sig, err = record.SignBytes(key, msg); err != nil {
+	if r.Sig, err = record.SignBytes(s.key, msg); err != nil {
 		return nil, fmt.Errorf("%w: sign: %v", ErrBadReceipt, err)
 	}
 	raw, err := canon.Marshal(r.toWire())
