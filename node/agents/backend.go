@@ -36,13 +36,24 @@ type Progress func(message string, percent int)
 // disabled, removed or replaced, or when the node stops.
 //
 // Run gets input that already passed the skill's input schema and must
-// return JSON (the Manager checks it against the output schema). It must
+// return JSON (the Manager checks it against the output schema unless the
+// backend is a Conformer). It must
 // return promptly once ctx is done, leaving nothing running. Errors a caller
 // can act on are *RunError values with a Code.
 type Backend interface {
 	Skills() []Skill
 	Run(ctx context.Context, skill string, input json.RawMessage, progress Progress) (json.RawMessage, error)
 	Close() error
+}
+
+// Conformer is implemented by a Backend whose every output passes its
+// skill's output schema by construction, and which says so with
+// OutputConforms: the builtin backend, whose outputs are Go values of
+// fixed shape, made from its own schemas' types (its fuzz test,
+// FuzzBuiltinOutputConforms, checks the claim). The Manager skips the
+// output check for it; every other backend's output is checked.
+type Conformer interface {
+	OutputConforms() bool
 }
 
 // Watcher is implemented by a Backend whose skills can change while it runs

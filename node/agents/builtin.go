@@ -201,6 +201,10 @@ func (b *builtinBackend) Run(ctx context.Context, skill string, input json.RawMe
 
 func (b *builtinBackend) Close() error { return nil }
 
+// OutputConforms implements Conformer: each builtin skill returns a Go
+// value of its output schema's shape (FuzzBuiltinOutputConforms).
+func (b *builtinBackend) OutputConforms() bool { return true }
+
 // decodeInput decodes a builtin skill's input (already schema-checked, but
 // Run may be called directly).
 func decodeInput(input json.RawMessage, v any) error {

@@ -75,3 +75,58 @@ func FuzzJSONQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzBuiltinOutputConforms backs the builtin backend's Conformer claim:
+// whatever input passes a builtin skill's input schema, an output it
+// returns passes the output schema, which the Manager does not check for
+// it.
+func FuzzBuiltinOutputConforms(f *testing.F) {
+	skills := BuiltinSkills()
+	type compiled struct{ in, out *Schema }
+	schemas := make([]compiled, len(skills))
+	for i, sk := range skills {
+		in, err := CompileSchema(sk.Input)
+		if err != nil {
+			f.Fatal(err)
+		}
+		out, err := CompileSchema(sk.Output)
+		if err != nil {
+			f.Fatal(err)
+		}
+		schemas[i] = compiled{in, out}
+		for _, ex := range sk.Examples {
+			f.Add(uint8(i), string(ex.Input))
+		}
+	}
+	f.Add(uint8(0), `{"text":"\u0000\n\n  x\ty\r\n"}`)
+	f.Add(uint8(1), `{"data":1e400,"query":"."}`)
+	f.Add(uint8(1), `{"data":{"a":[1,2]},"query":"empty"}`)
+	f.Add(uint8(1), `{"data":null,"query":"[range(5)] | .[]"}`)
+	f.Add(uint8(2), `{"expr":"2 ** 2000"}`)
+	f.Add(uint8(2), `{"expr":"0/0"}`)
+	b, err := BuiltinFactory(context.Background(), &Spec{Name: "builtin", Backend: "builtin"}, Env{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if c, ok := b.(Conformer); !ok || !c.OutputConforms() {
+		f.Fatal("the builtin backend does not claim conforming outputs")
+	}
+	f.Fuzz(func(t *testing.T, which uint8, input string) {
+		i := int(which) % len(skills)
+		if schemas[i].in.Validate(json.RawMessage(input)) != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		out, err := b.Run(ctx, skills[i].ID, json.RawMessage(input), nil)
+		if err != nil {
+			if c := CodeOf(err); c != CodeInvalidInput && c != CodeTimeout && c != CodeCanceled {
+				t.Fatalf("%s %q: %v", skills[i].ID, input, err)
+			}
+			return
+		}
+		if err := schemas[i].out.Validate(out); err != nil {
+			t.Fatalf("%s %q gave %s, which fails its output schema: %v", skills[i].ID, input, out, err)
+		}
+	})
+}
