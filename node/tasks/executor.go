@@ -311,7 +311,7 @@ func (s *Service) serve(st network.Stream) {
 		t.Status, t.Code, t.Error = status, code, reason
 		t.Output = keep(out)
 		if raw != nil {
-			t.Receipt = receiptView(rc)
+			l.rc = rc
 		}
 	})
 }

@@ -321,7 +321,7 @@ func (s *Service) finish(l *live, o outcome) {
 			t.Agent = o.agent
 		}
 		if o.receipt != nil {
-			t.Receipt = receiptView(o.receipt)
+			l.rc = o.receipt
 		}
 	})
 }

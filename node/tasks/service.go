@@ -170,14 +170,33 @@ type live struct {
 	t      api.Task
 	cancel context.CancelFunc
 	done   chan struct{}
+	// rc is the task's receipt, set by an event's change. t.Receipt, its
+	// view for the API, is made from it when first read (the journal
+	// stores the encoding alone).
+	rc *task.Receipt
 }
 
 // snapshot implements snapshotter.
 func (l *live) snapshot() api.Task {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.rc != nil && l.t.Receipt == nil {
+		l.t.Receipt = receiptView(l.rc)
+	}
 	t := l.t
 	t.Events = slices.Clone(l.t.Events)
+	return t
+}
+
+// stored implements snapshotter.
+func (l *live) stored() api.Task {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	t := l.t
+	t.Events = slices.Clone(l.t.Events)
+	if l.rc != nil && t.Receipt == nil {
+		t.Receipt = &api.Receipt{Raw: base64.StdEncoding.EncodeToString(l.rc.Raw())}
+	}
 	return t
 }
 
