@@ -316,6 +316,11 @@ func toWire(f Frame) (wire, error) {
 	if err := f.check(); err != nil {
 		return wire{}, err
 	}
+	return wireOf(f)
+}
+
+// wireOf is toWire for a frame already checked.
+func wireOf(f Frame) (wire, error) {
 	w := wire{T: uint64(f.Type())}
 	switch f := f.(type) {
 	case *Request:
@@ -366,6 +371,10 @@ func Encode(f Frame) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return encodeWire(f, w)
+}
+
+func encodeWire(f Frame, w wire) ([]byte, error) {
 	b, err := canon.Marshal(w)
 	if err != nil {
 		return nil, fmt.Errorf("task: encode %s: %w", f.Type(), err)
@@ -420,7 +429,12 @@ func Decode(b []byte) (Frame, error) {
 	// frame's own encoding has exactly the keys its type allows, so this
 	// also refuses any other key (the wire struct has every type's keys);
 	// only a refused frame pays for finding which key it was.
-	if again, err := Encode(f); err != nil || !bytes.Equal(again, b) {
+	w2, err := wireOf(f)
+	var again []byte
+	if err == nil {
+		again, err = encodeWire(f, w2)
+	}
+	if err != nil || !bytes.Equal(again, b) {
 		var keys map[string]canon.RawMessage
 		if canon.Unmarshal(b, &keys) == nil {
 			for k := range keys {

@@ -58,6 +58,21 @@ func FuzzDecodeReceipt(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		// Whatever DecodeReceipt takes, DecodeStoredReceipt takes too.
 		st, stErr := DecodeStoredReceipt(b)
+		if stErr == nil {
+			// The signing input cut out of the encoding is the one
+			// encoded afresh, and putting the signature back gives the
+			// encoding.
+			slow, err := st.signingInput()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fast, ok := unsignedFrom(b); !ok || !bytes.Equal(fast, slow) {
+				t.Fatalf("signing input cut from the encoding (%v): %x, encoded: %x", ok, fast, slow)
+			}
+			if enc, ok := signedFrom(slow, st.Sig); !ok || !bytes.Equal(enc, b) {
+				t.Fatalf("encoding from the signing input (%v): %x, want %x", ok, enc, b)
+			}
+		}
 		r, err := DecodeReceipt(b)
 		if err != nil {
 			return

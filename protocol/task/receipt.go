@@ -128,6 +128,47 @@ func (r *Receipt) check() error {
 	return nil
 }
 
+// sigEntry is how the "sig" key and a 64-byte signature's head encode: the
+// key is the second of a receipt's map in canonical order, after "v".
+const sigEntry = "\x63sig\x58\x40"
+
+// The heads of a receipt's map with and without "sig" (13 and 12 pairs),
+// and the length of the "v" pair for a version under 24.
+const (
+	signedHead   = 0xad
+	unsignedHead = 0xac
+	vPairLen     = 3
+)
+
+// unsignedFrom returns the signing input of a receipt from enc, its
+// canonical encoding: the same map with the "sig" pair cut out. ok is
+// false when enc is not laid out as expected, and the caller encodes the
+// receipt again instead (signingInput).
+func unsignedFrom(enc []byte) (msg []byte, ok bool) {
+	at := 1 + vPairLen
+	if len(enc) < at+len(sigEntry)+ed25519.SignatureSize || enc[0] != signedHead || enc[1] != 0x61 || enc[2] != 'v' || enc[3] >= 0x18 ||
+		string(enc[at:at+len(sigEntry)]) != sigEntry {
+		return nil, false
+	}
+	rest := enc[at+len(sigEntry)+ed25519.SignatureSize:]
+	msg = make([]byte, 0, len(ReceiptPrefix)+1+vPairLen+len(rest))
+	msg = append(append(append(append(msg, ReceiptPrefix...), unsignedHead), enc[1:at]...), rest...)
+	return msg, true
+}
+
+// signedFrom returns the encoding of a receipt from its signing input msg
+// (as signingInput makes it) and its signature: the "sig" pair put in.
+func signedFrom(msg, sig []byte) (enc []byte, ok bool) {
+	m := msg[len(ReceiptPrefix):]
+	if len(sig) != ed25519.SignatureSize || len(m) < 1+vPairLen || m[0] != unsignedHead || m[1] != 0x61 || m[2] != 'v' || m[3] >= 0x18 {
+		return nil, false
+	}
+	enc = make([]byte, 0, len(m)+len(sigEntry)+len(sig))
+	enc = append(append(enc, signedHead), m[1:1+vPairLen]...)
+	enc = append(append(append(enc, sigEntry...), sig...), m[1+vPairLen:]...)
+	return enc, true
+}
+
 func (r *Receipt) signingInput() ([]byte, error) {
 	w := r.toWire()
 	w.Sig = nil
@@ -183,9 +224,11 @@ func (s *Signer) Sign(r *Receipt) ([]byte, error) {
 	if r.Sig, err = record.SignBytes(s.key, msg); err != nil {
 		return nil, fmt.Errorf("%w: sign: %v", ErrBadReceipt, err)
 	}
-	raw, err := canon.Marshal(r.toWire())
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadReceipt, err)
+	raw, ok := signedFrom(msg, r.Sig)
+	if !ok {
+		if raw, err = canon.Marshal(r.toWire()); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadReceipt, err)
+		}
 	}
 	if len(raw) > MaxReceipt {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrBadReceipt, len(raw), MaxReceipt)
@@ -238,9 +281,11 @@ func decodeReceipt(b []byte, verify bool) (*Receipt, error) {
 		r.raw = append([]byte(nil), b...)
 		return r, nil
 	}
-	msg, err := r.signingInput()
-	if err != nil {
-		return nil, err
+	msg, ok := unsignedFrom(b)
+	if !ok {
+		if msg, err = r.signingInput(); err != nil {
+			return nil, err
+		}
 	}
 	if err := record.VerifyBy(r.Executor, msg, r.Sig); err != nil {
 		return nil, fmt.Errorf("%w: the signature is not the executor's (%s)", ErrBadReceipt, r.Executor)
