@@ -203,6 +203,16 @@ type TaskRequest struct {
 	Wait bool `json:"wait,omitempty"`
 }
 
+// TaskUpdate is the data of a "task.updated" event: a task's new status
+// and the event that changed it.
+type TaskUpdate struct {
+	TaskID string    `json:"task_id"`
+	Status string    `json:"status"`
+	Role   string    `json:"role"`
+	Skill  string    `json:"skill"`
+	Event  TaskEvent `json:"event"`
+}
+
 // Task is one task as the API shows it: GET /api/v1/tasks/{id}, the list
 // (without events), POST /api/v1/tasks, and "task.updated" events.
 type Task struct {

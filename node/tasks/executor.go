@@ -152,7 +152,7 @@ func (s *Service) serve(st network.Stream) {
 		ID: req.ID, Status: StatusWorking, Role: "executor", Skill: req.Skill, Community: idText.community(req.Community),
 		Executor: s.selfStr, Agent: job.Agent(), Requester: fromStr, Input: keep(req.Input),
 		Created: ms, Updated: ms, Attempts: 1, Ancestry: req.Ancestry,
-		Events: []api.TaskEvent{{Seq: 1, Time: ms, Type: "accepted", Peer: fromStr, Agent: job.Agent()}},
+		Events: append(make([]api.TaskEvent, 0, 2), api.TaskEvent{Seq: 1, Time: ms, Type: "accepted", Peer: fromStr, Agent: job.Agent()}),
 	}, cancel)
 	if !ok {
 		reject(CodeDuplicate, "this node already has a task with that ID")

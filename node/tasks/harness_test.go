@@ -129,21 +129,19 @@ type taskEnds struct {
 }
 
 func (e *taskEnds) Publish(typ string, data any) api.Event {
-	d, ok := data.(map[string]any)
+	u, ok := data.(api.TaskUpdate)
 	if !ok || typ != "task.updated" {
 		return api.Event{}
 	}
 	if e.stages != nil {
-		e.stages.event(d)
+		e.stages.event(u)
 	}
-	if d["role"] != "requester" {
+	if u.Role != "requester" {
 		return api.Event{}
 	}
-	if status, _ := d["status"].(string); tasks.Terminal(status) {
-		id, _ := d["task_id"].(string)
-		ev, _ := d["event"].(api.TaskEvent)
+	if tasks.Terminal(u.Status) {
 		e.mu.Lock()
-		e.m[id] = status + "/" + ev.Code
+		e.m[u.TaskID] = u.Status + "/" + u.Event.Code
 		e.mu.Unlock()
 	}
 	return api.Event{}
@@ -265,19 +263,16 @@ type stages struct {
 	at map[string]map[string]time.Time // task ID -> role:event -> when
 }
 
-func (s *stages) event(d map[string]any) {
+func (s *stages) event(u api.TaskUpdate) {
 	now := time.Now()
-	id, _ := d["task_id"].(string)
-	role, _ := d["role"].(string)
-	ev, _ := d["event"].(api.TaskEvent)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m := s.at[id]
+	m := s.at[u.TaskID]
 	if m == nil {
 		m = map[string]time.Time{}
-		s.at[id] = m
+		s.at[u.TaskID] = m
 	}
-	m[role+":"+ev.Type] = now
+	m[u.Role+":"+u.Event.Type] = now
 }
 
 // take returns and forgets the times of task id.

@@ -127,8 +127,8 @@ func mnJournalStart(t *testing.T, agentFiles map[string]string) *mnJournalNode {
 type mnJournalEvents struct{ progress chan struct{} }
 
 func (e mnJournalEvents) Publish(typ string, data any) api.Event {
-	if m, ok := data.(map[string]any); ok {
-		if ev, _ := m["event"].(api.TaskEvent); ev.Type == "progress" {
+	if u, ok := data.(api.TaskUpdate); ok {
+		if u.Event.Type == "progress" {
 			select {
 			case e.progress <- struct{}{}:
 			default:

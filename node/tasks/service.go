@@ -319,9 +319,7 @@ func (s *Service) event(l *live, ev api.TaskEvent, change func(*api.Task)) {
 	l.mu.Unlock()
 	s.j.put(id, l)
 	if s.cfg.Events != nil {
-		s.cfg.Events.Publish("task.updated", map[string]any{
-			"task_id": id, "status": status, "role": role, "skill": skill, "event": ev,
-		})
+		s.cfg.Events.Publish("task.updated", api.TaskUpdate{TaskID: id, Status: status, Role: role, Skill: skill, Event: ev})
 	}
 }
 
@@ -337,9 +335,7 @@ func (s *Service) publish(t api.Task, ev api.TaskEvent) {
 	if s.cfg.Events == nil {
 		return
 	}
-	s.cfg.Events.Publish("task.updated", map[string]any{
-		"task_id": t.ID, "status": t.Status, "role": t.Role, "skill": t.Skill, "event": ev,
-	})
+	s.cfg.Events.Publish("task.updated", api.TaskUpdate{TaskID: t.ID, Status: t.Status, Role: t.Role, Skill: t.Skill, Event: ev})
 }
 
 // Get returns a task with its events.

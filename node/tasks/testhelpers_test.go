@@ -382,16 +382,11 @@ type mnEvent struct {
 }
 
 func (e *mnEvents) Publish(typ string, data any) api.Event {
-	m, ok := data.(map[string]any)
+	u, ok := data.(api.TaskUpdate)
 	if typ != "task.updated" || !ok {
 		return api.Event{}
 	}
-	ev := mnEvent{}
-	ev.TaskID, _ = m["task_id"].(string)
-	ev.Status, _ = m["status"].(string)
-	ev.Role, _ = m["role"].(string)
-	ev.Skill, _ = m["skill"].(string)
-	ev.Ev, _ = m["event"].(api.TaskEvent)
+	ev := mnEvent{TaskID: u.TaskID, Status: u.Status, Role: u.Role, Skill: u.Skill, Ev: u.Event}
 	e.mu.Lock()
 	e.evs = append(e.evs, ev)
 	close(e.changed)
