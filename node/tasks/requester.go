@@ -156,12 +156,12 @@ func (s *Service) Submit(ctx context.Context, r Request) (api.Task, error) {
 	}
 	l := s.begin(t, cancel)
 	s.wg.Add(1)
-	go func() {
+	s.workers.run(func() {
 		defer s.wg.Done()
 		defer s.end(l)
 		defer cancel()
 		s.run(ctx, l, r, comm)
-	}()
+	})
 	return t, nil
 }
 

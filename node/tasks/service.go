@@ -19,6 +19,7 @@ import (
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mb "github.com/multiformats/go-multibase"
 	"github.com/prometheus/client_golang/prometheus"
@@ -154,6 +155,7 @@ type Service struct {
 	selfStr string
 	metrics *metrics
 	signer  *task.Signer
+	workers *workers
 
 	mu    sync.Mutex
 	live  map[string]*live
@@ -235,8 +237,11 @@ func New(cfg Config) (*Service, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, self: cfg.Host.ID(), selfStr: cfg.Host.ID().String(), log: cfg.Log, j: j, ctx: ctx, stop: stop,
 		live: map[string]*live{}, seen: map[string]struct{}{}, seenSince: cfg.Now(), rates: map[peer.ID]*rate.Limiter{},
-		metrics: newMetrics(cfg.Registerer), signer: signer}
-	cfg.Host.SetStreamHandler(task.ProtocolID, s.serve)
+		metrics: newMetrics(cfg.Registerer), signer: signer, workers: newWorkers()}
+	cfg.Host.SetStreamHandler(task.ProtocolID, func(st network.Stream) {
+		// On a worker: libp2p starts a new goroutine for every stream.
+		s.workers.run(func() { s.serve(st) })
+	})
 	return s, nil
 }
 
@@ -245,6 +250,7 @@ func (s *Service) Close() {
 	s.cfg.Host.RemoveStreamHandler(task.ProtocolID)
 	s.stop()
 	s.wg.Wait()
+	s.workers.close()
 	s.j.close()
 }
 
