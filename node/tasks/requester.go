@@ -127,7 +127,7 @@ func (s *Service) Submit(ctx context.Context, r Request) (api.Task, error) {
 	}
 	// The data-exit policy is checked before anything leaves the node.
 	exit := s.exitFor(r)
-	if r.Peer != "" && !exit.AllowsPeer(r.Peer.String(), localOnly) {
+	if r.Peer != "" && !exit.AllowsPeer(idText.peer(r.Peer), localOnly) {
 		return api.Task{}, fmt.Errorf("%w: the input may not go to %s (%s)", ErrPolicy, r.Peer, exit.Rule)
 	}
 	if r.Remote && exit.Mode == agents.ExitNever {
@@ -204,7 +204,7 @@ func (s *Service) candidates(r Request, comm cid.Cid) []candidate {
 	}
 	exit := s.exitFor(r)
 	for _, p := range capindex.RankFrom(s.self, s.cfg.Index.Providers(comm, r.Skill)) {
-		if p.Peer == s.self || seen[p.Peer] || !exit.AllowsPeer(p.Peer.String(), false) || p.Distrusted || (r.CertifiedOnly && !p.Certified) {
+		if p.Peer == s.self || seen[p.Peer] || !exit.AllowsPeer(idText.peer(p.Peer), false) || p.Distrusted || (r.CertifiedOnly && !p.Certified) {
 			continue
 		}
 		seen[p.Peer] = true

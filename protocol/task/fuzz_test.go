@@ -2,6 +2,8 @@ package task
 
 import (
 	"bytes"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/agora-p2p/agora/protocol/canon"
@@ -82,6 +84,25 @@ func FuzzDecodeReceipt(f *testing.F) {
 		}
 		if !bytes.Equal(r.Raw(), b) {
 			t.Fatal("receipt raw differs from its input")
+		}
+	})
+}
+
+// FuzzValidNames checks ValidID and ValidSkill against the regular
+// expressions that define them (docs/protocol.md).
+func FuzzValidNames(f *testing.F) {
+	id := regexp.MustCompile(`^[A-Za-z0-9_-]{8,64}$`)
+	skill := regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,127}$`)
+	for _, s := range []string{"", "text.stats", "Text.stats", ".x", "abcdefgh", "abc_EFG-h", "abcdefg", strings.Repeat("a", 64), strings.Repeat("a", 65),
+		strings.Repeat("b", 128), strings.Repeat("b", 129), "a b", "é", "a\x00", "x-y_z.0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ValidID(s), id.MatchString(s); got != want {
+			t.Errorf("ValidID(%q) = %v, the expression says %v", s, got, want)
+		}
+		if got, want := ValidSkill(s), skill.MatchString(s); got != want {
+			t.Errorf("ValidSkill(%q) = %v, the expression says %v", s, got, want)
 		}
 	})
 }
