@@ -62,17 +62,32 @@ var ErrNotFound = errors.New("no task with that ID")
 
 // snapshotter gives a task's current state; it is read when the journal
 // writes, so a task that changes many times in a batch is encoded once.
-// stored is the state as the journal writes it, which may leave out what
-// compact drops anyway (a receipt's decoded fields).
+// stored encodes the state as the journal keeps it (compact), with what
+// the journal's keys need.
 type snapshotter interface {
 	snapshot() api.Task
-	stored() api.Task
+	stored() (stored, error)
+}
+
+// stored is a task encoded for the journal.
+type stored struct {
+	id, parent string
+	created    int64
+	value      []byte
+}
+
+func encodeStored(t *api.Task, receipt []byte) (stored, error) {
+	v, err := encodeTask(t, receipt)
+	return stored{id: t.ID, parent: t.Parent, created: t.Created, value: v}, err
 }
 
 type fixed api.Task
 
 func (f fixed) snapshot() api.Task { return api.Task(f) }
-func (f fixed) stored() api.Task   { return api.Task(f) }
+func (f fixed) stored() (stored, error) {
+	t := api.Task(f)
+	return encodeStored(&t, nil)
+}
 
 // journal writes tasks to badger off the caller's path: updates collect in
 // a map and one goroutine writes them in batches (group commit), so a
@@ -169,11 +184,11 @@ func (j *journal) recover(now time.Time) error {
 	return j.flush()
 }
 
-func taskKey(t api.Task) []byte {
-	k := make([]byte, 0, len(keyTasks)+8+len(t.ID))
+func taskKey(created int64, id string) []byte {
+	k := make([]byte, 0, len(keyTasks)+8+len(id))
 	k = append(k, keyTasks...)
-	k = binary.BigEndian.AppendUint64(k, uint64(t.Created))
-	return append(k, t.ID...)
+	k = binary.BigEndian.AppendUint64(k, uint64(created))
+	return append(k, id...)
 }
 
 // put queues a task for writing.
@@ -265,20 +280,19 @@ func (j *journal) flush() (err error) {
 	wb := j.db.NewWriteBatch()
 	defer wb.Cancel()
 	for _, e := range batch {
-		t := e.stored()
-		v, err := json.Marshal(compact(t))
+		t, err := e.stored()
 		if err != nil {
 			return err
 		}
-		k := taskKey(t)
-		if err := wb.Set(k, v); err != nil {
+		k := taskKey(t.created, t.id)
+		if err := wb.Set(k, t.value); err != nil {
 			return err
 		}
-		if err := wb.Set(append([]byte(keyByID), t.ID...), k); err != nil {
+		if err := wb.Set(append([]byte(keyByID), t.id...), k); err != nil {
 			return err
 		}
-		if t.Parent != "" {
-			if err := wb.Set([]byte(keyChild+t.Parent+"/"+t.ID), nil); err != nil {
+		if t.parent != "" {
+			if err := wb.Set([]byte(keyChild+t.parent+"/"+t.id), nil); err != nil {
 				return err
 			}
 		}
@@ -286,28 +300,36 @@ func (j *journal) flush() (err error) {
 	return wb.Flush()
 }
 
-// compact is a task as the journal stores it: a receipt is kept as its
-// signed encoding alone (raw), without the decoded fields, which repeat the
-// task's own and take as many bytes again (a text.stats task journals in
-// about 1.1 KB instead of 1.8 KB). get and list decode them back
-// (expandReceipt); the stored form decodes into an api.Task whose Receipt
-// has Raw only.
-func compact(t api.Task) any {
-	if t.Receipt == nil || t.Receipt.Raw == "" {
-		return t
+// encodeTask is a task as the journal stores it, JSON: a receipt is kept
+// as its signed encoding alone (raw), without the decoded fields, which
+// repeat the task's own and take as many bytes again. get and list decode
+// them back (expandReceipt); the stored form decodes into an api.Task
+// whose Receipt has Raw only. receipt, when given, is that encoding (a
+// live task keeps the receipt, not its view).
+func encodeTask(t *api.Task, receipt []byte) ([]byte, error) {
+	if receipt == nil && t.Receipt != nil && t.Receipt.Raw != "" {
+		raw, err := base64.StdEncoding.DecodeString(t.Receipt.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("the task's receipt is not base64: %w", err)
+		}
+		receipt = raw
 	}
-	return compactTask{Task: t, Receipt: &compactReceipt{Raw: t.Receipt.Raw}}
+	if receipt == nil {
+		return json.Marshal(t)
+	}
+	return json.Marshal(compactTask{Task: t, Receipt: compactReceipt{Raw: receipt}})
 }
 
 // compactTask's Receipt hides the embedded Task's in JSON (the shallower
 // field wins).
 type compactTask struct {
-	api.Task
-	Receipt *compactReceipt `json:"receipt"`
+	*api.Task
+	Receipt compactReceipt `json:"receipt"`
 }
 
+// compactReceipt's Raw encodes as base64, as api.Receipt's Raw reads.
 type compactReceipt struct {
-	Raw string `json:"raw"`
+	Raw []byte `json:"raw"`
 }
 
 // expandReceipt decodes a receipt that compact stored as its encoding back

@@ -530,7 +530,7 @@ func TestJournalStoresReceiptsCompactly(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.Update(func(txn *badger.Txn) error {
-		k := taskKey(old)
+		k := taskKey(old.Created, old.ID)
 		if err := txn.Set(k, oldJSON); err != nil {
 			return err
 		}
@@ -542,7 +542,7 @@ func TestJournalStoresReceiptsCompactly(t *testing.T) {
 
 	var stored []byte
 	if err := db.View(func(txn *badger.Txn) error {
-		it, err := txn.Get(taskKey(fresh))
+		it, err := txn.Get(taskKey(fresh.Created, fresh.ID))
 		if err != nil {
 			return err
 		}

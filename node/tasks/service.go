@@ -190,16 +190,16 @@ func (l *live) snapshot() api.Task {
 	return t
 }
 
-// stored implements snapshotter.
-func (l *live) stored() api.Task {
+// stored implements snapshotter: the task is encoded under its lock, so
+// nothing is copied first.
+func (l *live) stored() (stored, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t := l.t
-	t.Events = slices.Clone(l.t.Events)
-	if l.rc != nil && t.Receipt == nil {
-		t.Receipt = &api.Receipt{Raw: base64.StdEncoding.EncodeToString(l.rc.Raw())}
+	var rc []byte
+	if l.rc != nil {
+		rc = l.rc.Raw()
 	}
-	return t
+	return encodeStored(&l.t, rc)
 }
 
 // New opens the journal (ending tasks a previous run left in flight) and
