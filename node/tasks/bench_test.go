@@ -253,6 +253,7 @@ func BenchmarkDelegationThroughput(b *testing.B) {
 
 			var echoTime, taskTime time.Duration
 			var echoOK, taskOK int
+			batches0, sigs0 := p.a.svc.ReceiptChecks()
 			b.ResetTimer()
 			for round := range 2 {
 				n := b.N / 2
@@ -275,6 +276,11 @@ func BenchmarkDelegationThroughput(b *testing.B) {
 			b.ReportMetric(taskRate, "deleg_ops/s")
 			b.ReportMetric(taskRate/echoRate, "ratio")
 			b.ReportMetric(float64(b.N-echoOK), "echo_errors")
+			// The requester checks the receipts of tasks that end together
+			// in one batch (docs/perf.md).
+			if batches, sigs := p.a.svc.ReceiptChecks(); batches > batches0 {
+				b.ReportMetric(float64(sigs-sigs0)/float64(batches-batches0), "receipts/batch")
+			}
 		})
 	}
 }

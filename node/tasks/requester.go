@@ -398,6 +398,8 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 		_ = st.Reset()
 		return fail(StatusFailed, CodeVanished, "could not send the task: "+err.Error())
 	}
+	s.sigs.waiting.Add(1)
+	defer s.sigs.waiting.Add(-1)
 	// On cancel, tell the executor, then give up on the stream.
 	// (context.AfterFunc rather than a goroutine per task that waits for
 	// either: most tasks are never canceled.)
@@ -504,7 +506,7 @@ func (s *Service) runRemote(ctx context.Context, l *live, r Request, comm cid.Ci
 // checkReceipt verifies a receipt and that it is about this task: signed by
 // the provider, for this node, this skill, this input and this output.
 func (s *Service) checkReceipt(raw []byte, req *task.Request, p peer.ID, status string, output []byte) (*task.Receipt, error) {
-	rc, err := task.DecodeReceipt(raw)
+	rc, err := task.DecodeReceiptBy(raw, s.sigs.check)
 	if err != nil {
 		return nil, err
 	}

@@ -156,6 +156,7 @@ type Service struct {
 	metrics *metrics
 	signer  *task.Signer
 	workers *workers
+	sigs    *sigBatcher
 
 	mu    sync.Mutex
 	live  map[string]*live
@@ -237,7 +238,7 @@ func New(cfg Config) (*Service, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Service{cfg: cfg, self: cfg.Host.ID(), selfStr: cfg.Host.ID().String(), log: cfg.Log, j: j, ctx: ctx, stop: stop,
 		live: map[string]*live{}, seen: map[string]struct{}{}, seenSince: cfg.Now(), rates: map[peer.ID]*rate.Limiter{},
-		metrics: newMetrics(cfg.Registerer), signer: signer, workers: newWorkers()}
+		metrics: newMetrics(cfg.Registerer), signer: signer, workers: newWorkers(), sigs: newSigBatcher()}
 	cfg.Host.SetStreamHandler(task.ProtocolID, func(st network.Stream) {
 		// On a worker: libp2p starts a new goroutine for every stream.
 		s.workers.run(func() { s.serve(st) })
@@ -417,6 +418,12 @@ func (s *Service) Cancel(id string) error {
 	}
 	l.cancel()
 	return nil
+}
+
+// ReceiptChecks says how many receipt signatures this node has checked as
+// a requester, and in how many batches (sigBatcher).
+func (s *Service) ReceiptChecks() (batches, signatures int64) {
+	return s.sigs.batches.Load(), s.sigs.sigs.Load()
 }
 
 // Wait blocks until the task ends or ctx does, and returns it.

@@ -148,36 +148,91 @@ func VerifyBatch(rs []*Record) []error {
 		errs[0] = rs[0].Verify()
 		return errs
 	}
-	bv := voi.NewBatchVerifierWithCapacity(len(rs))
+	items := make([]sigItem, 0, len(rs))
 	var idx []int
-	fresh := map[int]*voi.ExpandedPublicKey{} // keys to remember if their signature verifies
 	for i, r := range rs {
 		pub, msg, err := r.sigParts()
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		if x, cached := expand(pub); x != nil {
-			bv.AddExpandedWithOptions(x, msg, r.Sig, zip215)
-			if !cached {
-				fresh[len(idx)] = x
-			}
-		} else {
-			bv.AddWithOptions(pub, msg, r.Sig, zip215)
-		}
+		items = append(items, sigItem{pub, msg, r.Sig})
 		idx = append(idx, i)
 	}
-	if len(idx) == 0 {
-		return errs
-	}
-	_, valid := bv.Verify(nil) // nil: crypto/rand
-	for k, i := range idx {
-		if !valid[k] {
-			errs[i] = badSignature(rs[i])
-		} else if x := fresh[k]; x != nil {
-			pub, _ := inlineKey(rs[i].Author)
-			remember(voi.PublicKey(pub), x)
+	for k, ok := range verifyBatch(items) {
+		if !ok {
+			errs[idx[k]] = badSignature(rs[idx[k]])
 		}
 	}
 	return errs
+}
+
+// BySig is a signature VerifyBy checks: Msg signed by the Ed25519 key
+// inlined in Author.
+type BySig struct {
+	Author   peer.ID
+	Msg, Sig []byte
+}
+
+// VerifyByBatch is VerifyBy of each, checked together as VerifyBatch
+// checks records. The result has one error (or nil) per signature, in
+// order.
+func VerifyByBatch(cs []BySig) []error {
+	errs := make([]error, len(cs))
+	if len(cs) == 1 {
+		errs[0] = VerifyBy(cs[0].Author, cs[0].Msg, cs[0].Sig)
+		return errs
+	}
+	items := make([]sigItem, 0, len(cs))
+	var idx []int
+	for i, c := range cs {
+		pub, err := inlineKey(c.Author)
+		if err == nil && len(c.Sig) != SigSize {
+			err = fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(c.Sig), SigSize)
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		items = append(items, sigItem{voi.PublicKey(pub), c.Msg, c.Sig})
+		idx = append(idx, i)
+	}
+	for k, ok := range verifyBatch(items) {
+		if !ok {
+			errs[idx[k]] = fmt.Errorf("%w: author %s", ErrBadSignature, cs[idx[k]].Author)
+		}
+	}
+	return errs
+}
+
+type sigItem struct {
+	pub      voi.PublicKey
+	msg, sig []byte
+}
+
+// verifyBatch checks the signatures together (ZIP-215, expanded keys from
+// the cache) and says which are good.
+func verifyBatch(items []sigItem) []bool {
+	if len(items) == 0 {
+		return nil
+	}
+	bv := voi.NewBatchVerifierWithCapacity(len(items))
+	fresh := map[int]*voi.ExpandedPublicKey{} // keys to remember if their signature verifies
+	for k, it := range items {
+		if x, cached := expand(it.pub); x != nil {
+			bv.AddExpandedWithOptions(x, it.msg, it.sig, zip215)
+			if !cached {
+				fresh[k] = x
+			}
+		} else {
+			bv.AddWithOptions(it.pub, it.msg, it.sig, zip215)
+		}
+	}
+	_, valid := bv.Verify(nil) // nil: crypto/rand
+	for k, x := range fresh {
+		if valid[k] {
+			remember(items[k].pub, x)
+		}
+	}
+	return valid
 }

@@ -83,6 +83,47 @@ func TestVerifyBatchAgreesWithVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyByBatchAgreesWithVerifyBy: VerifyByBatch says of each
+// signature what VerifyBy says, bad signatures, short ones and authors
+// with no inlined key mixed in.
+func TestVerifyByBatchAgreesWithVerifyBy(t *testing.T) {
+	var cs []BySig
+	for i, c := range verifyCases(t, 70) {
+		_, msg, err := c.r.sigParts()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := BySig{Author: c.r.Author, Msg: msg, Sig: c.r.Sig}
+		switch i % 10 {
+		case 5:
+			b.Sig = b.Sig[:SigSize-1]
+		case 7:
+			b.Author = "not a key"
+		}
+		cs = append(cs, b)
+	}
+	for _, n := range []int{1, 2, 17, 70} {
+		errs := VerifyByBatch(cs[:n])
+		if len(errs) != n {
+			t.Fatalf("%d signatures, %d results", n, len(errs))
+		}
+		for i, c := range cs[:n] {
+			single := VerifyBy(c.Author, c.Msg, c.Sig)
+			if (single == nil) != (errs[i] == nil) {
+				t.Fatalf("batch of %d, signature %d: %v, VerifyBy says %v", n, i, errs[i], single)
+			}
+			for _, kind := range []error{ErrBadSignature, ErrBadAuthor} {
+				if errors.Is(single, kind) != errors.Is(errs[i], kind) {
+					t.Fatalf("batch of %d, signature %d: %v, VerifyBy says %v", n, i, errs[i], single)
+				}
+			}
+		}
+	}
+	if errs := VerifyByBatch(nil); len(errs) != 0 {
+		t.Fatalf("an empty batch: %v", errs)
+	}
+}
+
 // TestHonestSignaturesPassBothRules: what Sign makes passes Go's
 // cofactorless check as well as ZIP-215, so the rule refuses no record an
 // RFC 8032 signer made.

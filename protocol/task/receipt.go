@@ -239,7 +239,14 @@ func (s *Signer) Sign(r *Receipt) ([]byte, error) {
 
 // DecodeReceipt reads and checks a receipt, signature included.
 func DecodeReceipt(b []byte) (*Receipt, error) {
-	return decodeReceipt(b, true)
+	return decodeReceipt(b, record.VerifyBy)
+}
+
+// DecodeReceiptBy is DecodeReceipt with the signature checked by verify,
+// which must check as record.VerifyBy does (an executor's requester
+// checks many receipts together with record.VerifyByBatch).
+func DecodeReceiptBy(b []byte, verify func(author peer.ID, msg, sig []byte) error) (*Receipt, error) {
+	return decodeReceipt(b, verify)
 }
 
 // DecodeStoredReceipt is DecodeReceipt without the signature check, for a
@@ -247,10 +254,12 @@ func DecodeReceipt(b []byte) (*Receipt, error) {
 // has kept in its own storage since (a node's task journal). Never use it
 // on bytes from the network or from another node.
 func DecodeStoredReceipt(b []byte) (*Receipt, error) {
-	return decodeReceipt(b, false)
+	return decodeReceipt(b, nil)
 }
 
-func decodeReceipt(b []byte, verify bool) (*Receipt, error) {
+// decodeReceipt decodes b and checks its signature with verify, unless
+// verify is nil.
+func decodeReceipt(b []byte, verify func(author peer.ID, msg, sig []byte) error) (*Receipt, error) {
 	if len(b) == 0 || len(b) > MaxReceipt {
 		return nil, fmt.Errorf("%w: %d bytes, want 1 to %d", ErrBadReceipt, len(b), MaxReceipt)
 	}
@@ -277,7 +286,7 @@ func decodeReceipt(b []byte, verify bool) (*Receipt, error) {
 	if err != nil || string(again) != string(b) {
 		return nil, fmt.Errorf("%w: not in its canonical encoding", ErrBadReceipt)
 	}
-	if !verify {
+	if verify == nil {
 		r.raw = append([]byte(nil), b...)
 		return r, nil
 	}
@@ -287,7 +296,7 @@ func decodeReceipt(b []byte, verify bool) (*Receipt, error) {
 			return nil, err
 		}
 	}
-	if err := record.VerifyBy(r.Executor, msg, r.Sig); err != nil {
+	if err := verify(r.Executor, msg, r.Sig); err != nil {
 		return nil, fmt.Errorf("%w: the signature is not the executor's (%s)", ErrBadReceipt, r.Executor)
 	}
 	r.raw = append([]byte(nil), b...)
