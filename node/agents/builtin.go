@@ -273,6 +273,9 @@ func runJSONQuery(ctx context.Context, input json.RawMessage) (any, error) {
 	buf.WriteString(`{"result":`)
 	buf.Write(result)
 	buf.WriteByte('}')
+	if !json.Valid(buf.Bytes()) { // one level deeper than result
+		return nil, Errorf(CodeInvalidInput, "the query's value nests deeper than JSON readers allow")
+	}
 	return json.RawMessage(buf.Bytes()), nil
 }
 
@@ -320,8 +323,15 @@ func JSONQuery(ctx context.Context, data any, query string) (json.RawMessage, er
 		out = values
 	}
 	// gojq.Marshal writes what json.Marshal cannot (big integers, and NaN
-	// as null, as jq does).
-	return gojq.Marshal(out)
+	// as null, as jq does), and nests as deep as the value does.
+	raw, err := gojq.Marshal(out)
+	if err != nil {
+		return nil, Errorf(CodeInvalidInput, "the query's value cannot be written as JSON: %v", err)
+	}
+	if !json.Valid(raw) {
+		return nil, Errorf(CodeInvalidInput, "the query's value nests deeper than JSON readers allow")
+	}
+	return raw, nil
 }
 
 // mathFuncs are the only functions math.eval knows; everything is float64.

@@ -102,6 +102,8 @@ func FuzzBuiltinOutputConforms(f *testing.F) {
 	f.Add(uint8(1), `{"data":1e400,"query":"."}`)
 	f.Add(uint8(1), `{"data":{"a":[1,2]},"query":"empty"}`)
 	f.Add(uint8(1), `{"data":null,"query":"[range(5)] | .[]"}`)
+	f.Add(uint8(1), `{"data":null,"query":"reduce range(10001) as $i (null; [.])"}`)
+	f.Add(uint8(1), `{"data":null,"query":"reduce range(9999) as $i (null; [.])"}`)
 	f.Add(uint8(2), `{"expr":"2 ** 2000"}`)
 	f.Add(uint8(2), `{"expr":"0/0"}`)
 	b, err := BuiltinFactory(context.Background(), &Spec{Name: "builtin", Backend: "builtin"}, Env{})

@@ -775,6 +775,11 @@ func (m *Manager) run(ctx context.Context, r *running, se *skillEntry, input jso
 		return nil, Errorf(CodeOutputTooBig, "the output is %d bytes; skill %s may return at most %d", len(out), se.skill.ID, max)
 	}
 	if r.conforms {
+		// Its shape is right by construction; that it is JSON at all is
+		// cheap to check, and everything downstream needs it.
+		if !json.Valid(out) {
+			return nil, Errorf(CodeInvalidOutput, "the output is not JSON")
+		}
 		return out, nil
 	}
 	if err := se.output.Validate(out); err != nil {

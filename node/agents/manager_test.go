@@ -547,3 +547,47 @@ func TestManagerConcurrentUse(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// conformingBackend claims conforming outputs (Conformer) and returns out.
+type conformingBackend struct{ out string }
+
+func (c conformingBackend) Skills() []Skill {
+	return []Skill{{ID: "c.run", Output: json.RawMessage(`{"type":"object","required":["n"]}`)}}
+}
+func (c conformingBackend) Run(context.Context, string, json.RawMessage, Progress) (json.RawMessage, error) {
+	return json.RawMessage(c.out), nil
+}
+func (conformingBackend) Close() error         { return nil }
+func (conformingBackend) OutputConforms() bool { return true }
+
+// TestManagerConformerOutput: a Conformer's output skips the schema (it
+// claims the shape) but must still be JSON.
+func TestManagerConformerOutput(t *testing.T) {
+	for _, tt := range []struct {
+		out  string
+		code string
+	}{
+		{`{"n":1}`, ""},
+		{`{"other":1}`, ""}, // the schema would refuse it: not checked
+		{`{"n":`, CodeInvalidOutput},
+		{strings.Repeat("[", 10001) + strings.Repeat("]", 10001), CodeInvalidOutput},
+	} {
+		be := conformingBackend{out: tt.out}
+		fac := map[string]Factory{"mcp": func(context.Context, *Spec, Env) (Backend, error) { return be, nil }}
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"disabled":[]}`), 0o600)
+		os.WriteFile(filepath.Join(dir, "c.toml"), []byte("name = \"c\"\nbackend = \"mcp\"\n[mcp]\ncommand = [\"x\"]\n"), 0o600)
+		m, err := NewManager(dir, fac, Env{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Load(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		_, err = m.Run(context.Background(), "c.run", json.RawMessage(`{}`), nil)
+		if code(err) != tt.code && !(tt.code == "" && err == nil) {
+			t.Errorf("output %.20q: %v, want code %q", tt.out, err, tt.code)
+		}
+		m.Close()
+	}
+}

@@ -68,11 +68,10 @@ func (s *Service) durableStart(ctx context.Context, job Job) error {
 
 // serve runs one task a peer sent on a stream.
 func (s *Service) serve(st network.Stream) {
-	if s.ctx.Err() != nil {
+	if !s.enter() {
 		_ = st.Reset()
 		return
 	}
-	s.wg.Add(1)
 	defer s.wg.Done()
 	from := st.Conn().RemotePeer()
 	fromStr := idText.peer(from)

@@ -279,10 +279,13 @@ func (j *journal) flush() (err error) {
 	}
 	wb := j.db.NewWriteBatch()
 	defer wb.Cancel()
-	for _, e := range batch {
+	for id, e := range batch {
 		t, err := e.stored()
 		if err != nil {
-			return err
+			// One task that cannot be encoded must not cost the others
+			// their write.
+			j.log.Error("a task cannot be journaled", "task", id, "err", err)
+			continue
 		}
 		k := taskKey(t.created, t.id)
 		if err := wb.Set(k, t.value); err != nil {
@@ -310,7 +313,8 @@ func encodeTask(t *api.Task, receipt []byte) ([]byte, error) {
 	if receipt == nil && t.Receipt != nil && t.Receipt.Raw != "" {
 		raw, err := base64.StdEncoding.DecodeString(t.Receipt.Raw)
 		if err != nil {
-			return nil, fmt.Errorf("the task's receipt is not base64: %w", err)
+			// A damaged entry read back: keep it as it was.
+			return json.Marshal(t)
 		}
 		receipt = raw
 	}

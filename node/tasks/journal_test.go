@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"github.com/agora-p2p/agora/protocol/task"
 	"log/slog"
@@ -588,4 +589,30 @@ func TestJournalStoresReceiptsCompactly(t *testing.T) {
 		}
 	}
 	checkAcrossRestart(t, dir, db, j, check)
+}
+
+// unencodable is a journal entry whose encoding fails.
+type unencodable struct{ fixed }
+
+func (unencodable) stored() (stored, error) { return stored{}, errors.New("cannot encode") }
+
+// TestJournalSkipsAnEntryItCannotEncode: one task that cannot be encoded
+// does not cost the rest of its batch their write.
+func TestJournalSkipsAnEntryItCannotEncode(t *testing.T) {
+	dir := t.TempDir()
+	db, j := openTestJournal(t, dir)
+	good := api.Task{ID: "good-task-0001", Status: StatusCompleted, Role: "executor", Skill: "text.stats", Created: 1}
+	j.put("bad-task-00001", unencodable{fixed(api.Task{ID: "bad-task-00001", Created: 2})})
+	j.put(good.ID, fixed(good))
+	if err := j.flush(); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	checkAcrossRestart(t, dir, db, j, func(when string, j *journal) {
+		if got, err := j.get(good.ID); err != nil || got.Status != StatusCompleted {
+			t.Fatalf("%s: the good task: %+v, %v", when, got, err)
+		}
+		if _, err := j.get("bad-task-00001"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("%s: the bad task: %v", when, err)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -79,6 +80,9 @@ const cancelGrace = time.Second
 // ErrBadRequest wraps a request that cannot be submitted.
 var ErrBadRequest = errors.New("bad task request")
 
+// ErrClosed is returned by Submit once Close has begun.
+var ErrClosed = errors.New("tasks: the task service is closed")
+
 // ErrPolicy wraps a request the data-exit policy refuses outright.
 var ErrPolicy = errors.New("refused by the data-exit policy")
 
@@ -143,6 +147,9 @@ func (s *Service) Submit(ctx context.Context, r Request) (api.Task, error) {
 	} else if !localOnly && (r.Remote || r.Peer != "" || !s.cfg.Local.Has(r.Skill)) {
 		return bad("%v", err)
 	}
+	if !s.enter() {
+		return api.Task{}, ErrClosed
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, r.Timeout)
 	ms := s.now()
 	t := api.Task{
@@ -155,13 +162,14 @@ func (s *Service) Submit(ctx context.Context, r Request) (api.Task, error) {
 		t.Community = idText.community(comm)
 	}
 	l := s.begin(t, cancel)
-	s.wg.Add(1)
 	s.workers.run(func() {
 		defer s.wg.Done()
 		defer s.end(l)
 		defer cancel()
 		s.run(ctx, l, r, comm)
 	})
+	// The caller's copy does not share the live timeline's array.
+	t.Events = slices.Clip(t.Events)
 	return t, nil
 }
 

@@ -158,9 +158,11 @@ type Service struct {
 	workers *workers
 	sigs    *sigBatcher
 
-	mu    sync.Mutex
-	live  map[string]*live
-	rates map[peer.ID]*rate.Limiter
+	mu sync.Mutex
+	// closing is set when Close begins: no task starts after it (enter).
+	closing bool
+	live    map[string]*live
+	rates   map[peer.ID]*rate.Limiter
 	// seen and seenOld hold remote request IDs (requester/ID) of the
 	// current and the previous seenFor period, against replays.
 	seen, seenOld map[string]struct{}
@@ -248,6 +250,9 @@ func New(cfg Config) (*Service, error) {
 
 // Close stops serving, cancels the tasks in flight and writes the journal.
 func (s *Service) Close() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	s.cfg.Host.RemoveStreamHandler(task.ProtocolID)
 	s.stop()
 	s.wg.Wait()
@@ -267,6 +272,17 @@ func NewID() string {
 }
 
 func (s *Service) now() int64 { return s.cfg.Now().UnixMilli() }
+
+// enter counts a task Close must wait for, unless Close has begun.
+func (s *Service) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
 
 // begin registers a live task and journals it.
 func (s *Service) begin(t api.Task, cancel context.CancelFunc) *live {
