@@ -465,20 +465,28 @@ func (w *watchBackend) Run(ctx context.Context, skill string, input json.RawMess
 func (w *watchBackend) Close() error             { return nil }
 func (w *watchBackend) Changed() <-chan struct{} { return w.changed }
 
-func TestManagerWatcher(t *testing.T) {
-	wb := &watchBackend{skills: []Skill{{ID: "tool.a"}}, changed: make(chan struct{}, 1)}
-	fac := map[string]Factory{"mcp": func(context.Context, *Spec, Env) (Backend, error) { return wb, nil }}
+// managerOf returns a loaded Manager whose one agent, name, is b (an
+// "mcp" agent file whose factory returns b).
+func managerOf(t *testing.T, name string, b Backend) *Manager {
+	t.Helper()
+	fac := map[string]Factory{"mcp": func(context.Context, *Spec, Env) (Backend, error) { return b, nil }}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"disabled":[]}`), 0o600)
-	os.WriteFile(filepath.Join(dir, "tools.toml"), []byte("name = \"tools\"\nbackend = \"mcp\"\n[mcp]\ncommand = [\"x\"]\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, name+".toml"), []byte("name = \""+name+"\"\nbackend = \"mcp\"\n[mcp]\ncommand = [\"x\"]\n"), 0o600)
 	m, err := NewManager(dir, fac, Env{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	t.Cleanup(func() { m.Close() })
 	if err := m.Load(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+func TestManagerWatcher(t *testing.T) {
+	wb := &watchBackend{skills: []Skill{{ID: "tool.a"}}, changed: make(chan struct{}, 1)}
+	m := managerOf(t, "tools", wb)
 	events, unsubscribe := m.Subscribe()
 	defer unsubscribe()
 	if _, err := m.Run(context.Background(), "tool.a", json.RawMessage(`{}`), nil); err != nil {
@@ -572,22 +580,9 @@ func TestManagerConformerOutput(t *testing.T) {
 		{`{"n":`, CodeInvalidOutput},
 		{strings.Repeat("[", 10001) + strings.Repeat("]", 10001), CodeInvalidOutput},
 	} {
-		be := conformingBackend{out: tt.out}
-		fac := map[string]Factory{"mcp": func(context.Context, *Spec, Env) (Backend, error) { return be, nil }}
-		dir := t.TempDir()
-		os.WriteFile(filepath.Join(dir, StateFile), []byte(`{"disabled":[]}`), 0o600)
-		os.WriteFile(filepath.Join(dir, "c.toml"), []byte("name = \"c\"\nbackend = \"mcp\"\n[mcp]\ncommand = [\"x\"]\n"), 0o600)
-		m, err := NewManager(dir, fac, Env{}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.Load(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		_, err = m.Run(context.Background(), "c.run", json.RawMessage(`{}`), nil)
-		if code(err) != tt.code && !(tt.code == "" && err == nil) {
+		m := managerOf(t, "c", conformingBackend{out: tt.out})
+		if _, err := m.Run(context.Background(), "c.run", json.RawMessage(`{}`), nil); code(err) != tt.code {
 			t.Errorf("output %.20q: %v, want code %q", tt.out, err, tt.code)
 		}
-		m.Close()
 	}
 }

@@ -89,18 +89,29 @@ func SignBytes(key crypto.PrivKey, msg []byte) ([]byte, error) {
 // are checked with it, so a receipt verifies the same way on its own and
 // inside a feedback record.
 func VerifyBy(author peer.ID, msg, sig []byte) error {
-	pub, err := inlineKey(author)
+	pub, err := byKey(author, sig)
 	if err != nil {
 		return err
 	}
-	if len(sig) != SigSize {
-		return fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(sig), SigSize)
-	}
-	if !verify(voi.PublicKey(pub), msg, sig) {
-		return fmt.Errorf("%w: author %s", ErrBadSignature, author)
+	if !verify(pub, msg, sig) {
+		return badBy(author)
 	}
 	return nil
 }
+
+// byKey is the key VerifyBy checks sig with, once sig has the right size.
+func byKey(author peer.ID, sig []byte) (voi.PublicKey, error) {
+	pub, err := inlineKey(author)
+	if err != nil {
+		return nil, err
+	}
+	if len(sig) != SigSize {
+		return nil, fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(sig), SigSize)
+	}
+	return voi.PublicKey(pub), nil
+}
+
+func badBy(author peer.ID) error { return fmt.Errorf("%w: author %s", ErrBadSignature, author) }
 
 // sigParts returns the key, message and signature Verify checks.
 func (r *Record) sigParts() (voi.PublicKey, []byte, error) {
@@ -186,20 +197,17 @@ func VerifyByBatch(cs []BySig) []error {
 	items := make([]sigItem, 0, len(cs))
 	var idx []int
 	for i, c := range cs {
-		pub, err := inlineKey(c.Author)
-		if err == nil && len(c.Sig) != SigSize {
-			err = fmt.Errorf("%w: signature is %d bytes, want %d", ErrBadSignature, len(c.Sig), SigSize)
-		}
+		pub, err := byKey(c.Author, c.Sig)
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		items = append(items, sigItem{voi.PublicKey(pub), c.Msg, c.Sig})
+		items = append(items, sigItem{pub, c.Msg, c.Sig})
 		idx = append(idx, i)
 	}
 	for k, ok := range verifyBatch(items) {
 		if !ok {
-			errs[idx[k]] = fmt.Errorf("%w: author %s", ErrBadSignature, cs[idx[k]].Author)
+			errs[idx[k]] = badBy(cs[idx[k]].Author)
 		}
 	}
 	return errs
